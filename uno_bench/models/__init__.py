@@ -1,0 +1,1 @@
+"""Model adapters: what the harness calls to generate, edit or understand images."""

@@ -1,0 +1,47 @@
+"""The few verbs a benchmark needs from a model (after UniEval): generate, edit, understand.
+
+An adapter is built once per run with its sampler settings fixed; `identity()` is what the run
+manifest records about it (checkpoint hash, settings), so two runs are comparable exactly when
+their identities match.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Protocol, runtime_checkable
+
+from PIL import Image
+
+
+@dataclass(frozen=True)
+class GenerationRequest:
+    prompt: str
+    seed: int  # derived from (suite, prompt id, sample index, base seed) only
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class EditRequest:
+    image: Image.Image
+    instruction: str
+    seed: int
+
+
+@runtime_checkable
+class ModelAdapter(Protocol):
+    name: str
+
+    def identity(self) -> dict[str, Any]:
+        """JSON-serialisable description: checkpoint identity and every setting that moves outputs."""
+        ...
+
+    def generate(self, requests: list[GenerationRequest]) -> list[Image.Image]:
+        """Text-to-image. Each image depends only on its own request, never on the batch."""
+        ...
+
+    def edit(self, requests: list[EditRequest]) -> list[Image.Image]:
+        ...
+
+    def understand(self, images: list[Image.Image], prompt: str, max_new_tokens: int = 64) -> list[str]:
+        ...
