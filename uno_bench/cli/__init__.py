@@ -1,0 +1,65 @@
+"""`uno-bench`: the command-line face of the library.
+
+Each submodule adds its commands to `app`; they stay thin wrappers over library calls. Errors a
+user can fix (UnoError) print one line on stderr and exit with code 2; `--debug` shows tracebacks.
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+import sys
+
+import typer
+
+from uno_bench.errors import UnoError
+
+app = typer.Typer(
+    name="uno-bench",
+    help="Benchmarks for BAGEL-family unified models (GenEval, GenEval 2, DPG-Bench, UniGenBench++, "
+    "GEdit-Bench, ImgEdit, KRIS-Bench, shapes), scored exactly as the official scorers do.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+# Command modules register themselves on `app` when imported.
+_COMMAND_MODULES = ("uno_bench.cli.sample",)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors."),
+) -> None:
+    if debug:
+        os.environ["UNO_DEBUG"] = "1"
+
+
+def run_app(typer_app: typer.Typer, modules: tuple[str, ...]) -> None:
+    """Import the command modules, then run the app with uno's error policy."""
+    for module in modules:
+        importlib.import_module(module)
+    debug = "--debug" in sys.argv or os.environ.get("UNO_DEBUG") == "1"
+    try:
+        typer_app(standalone_mode=False)
+    except UnoError as exc:
+        if debug:
+            raise
+        print(f"error: {exc}", file=sys.stderr)
+        sys.exit(2)
+    except (typer.Abort, KeyboardInterrupt):
+        print("aborted", file=sys.stderr)
+        sys.exit(130)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except Exception as exc:  # click usage errors carry their own exit code
+        import click
+
+        if isinstance(exc, click.ClickException):
+            exc.show()
+            sys.exit(2)
+        raise
+
+
+def main() -> None:
+    run_app(app, _COMMAND_MODULES)

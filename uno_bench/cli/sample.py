@@ -1,0 +1,1 @@
+"""`uno-bench generate / edit / caption`: one-off sampling from a checkpoint."""
