@@ -52,12 +52,13 @@ def run_app(typer_app: typer.Typer, modules: tuple[str, ...]) -> None:
         sys.exit(130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
-    except Exception as exc:  # click usage errors carry their own exit code
-        import click
-
-        if isinstance(exc, click.ClickException):
+    except Exception as exc:
+        # Usage errors (typer vendors its own click): show them as click would, exit with their code.
+        if type(exc).__name__ == "NoArgsIsHelpError":
+            sys.exit(0)
+        if hasattr(exc, "show") and hasattr(exc, "exit_code"):
             exc.show()
-            sys.exit(2)
+            sys.exit(exc.exit_code)
         raise
 
 

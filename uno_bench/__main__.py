@@ -1,0 +1,3 @@
+from uno_bench.cli import main
+
+main()
