@@ -16,6 +16,18 @@ def expand_kv(x: Tensor, groups: int, head_dim: int = -2) -> Tensor:
     return x if groups == 1 else x.repeat_interleave(groups, dim=head_dim)
 
 
+def sdpa(q: Tensor, k: Tensor, v: Tensor, mask: Tensor | None = None) -> Tensor:
+    """Scaled dot-product attention on [..., heads, len, dim] with grouped K/V heads, without
+    materialising the repeated K/V where torch can avoid it."""
+    groups = q.shape[-3] // k.shape[-3]
+    if groups == 1:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
+    try:
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=mask, enable_gqa=True)
+    except TypeError:  # torch < 2.5
+        return F.scaled_dot_product_attention(q, expand_kv(k, groups, -3), expand_kv(v, groups, -3), attn_mask=mask)
+
+
 class PackedMaskAttention:
     """Samples are attended one by one (nothing crosses a sample boundary), each with its own
     boolean mask [l, l] (True = may attend)."""

@@ -18,7 +18,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
-from uno_bench.models.bagel.attention import expand_kv
+from uno_bench.models.bagel.attention import expand_kv, sdpa
 
 
 class SequenceCache:
@@ -126,9 +126,8 @@ class BatchedQueryAttention:
         kb, vb = self.k[layer], self.v[layer]
         kb[:s, self.ctx_len :] = k.view(s, n, -1, d).to(kb.dtype)
         vb[:s, self.ctx_len :] = v.view(s, n, -1, d).to(vb.dtype)
-        groups = heads // kb.shape[2]
-        keys = expand_kv(kb[:s], groups, 2).transpose(1, 2).to(q.dtype)  # [s, H, T, D]
-        values = expand_kv(vb[:s], groups, 2).transpose(1, 2).to(q.dtype)
+        keys = kb[:s].transpose(1, 2).to(q.dtype)  # [s, KV, T, D]
+        values = vb[:s].transpose(1, 2).to(q.dtype)
         mask = None if self.mask is None else self.mask[:s]
-        out = F.scaled_dot_product_attention(q.view(s, n, heads, d).transpose(1, 2), keys, values, attn_mask=mask)
+        out = sdpa(q.view(s, n, heads, d).transpose(1, 2), keys, values, mask)
         return out.transpose(1, 2).reshape(s * n, heads, d)

@@ -89,6 +89,23 @@ class Routing:
         return out
 
 
+@dataclass
+class BlockRouting:
+    """Routing for `rows` image blocks of `block_len` tokens laid out back to back, whose first and
+    last tokens (the image markers) are und and the rest gen — every denoising step's layout.
+    Same result as `Routing`, but slices views instead of gathering and scattering indices."""
+
+    rows: int
+    block_len: int
+
+    def apply(self, x: Tensor, und_fn: nn.Module, gen_fn: nn.Module) -> Tensor:
+        xb = x.view(self.rows, self.block_len, *x.shape[1:])
+        mid = gen_fn(xb[:, 1:-1])
+        ends = und_fn(xb[:, 0 :: self.block_len - 1])
+        out = torch.cat([ends[:, :1], mid.to(ends.dtype), ends[:, 1:]], dim=1)
+        return out.view(x.shape[0], *out.shape[2:])
+
+
 # ----------------------------------------------------------------------------- decoder layer
 
 
@@ -132,7 +149,8 @@ class MoTDecoderLayer(nn.Module):
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.post_attention_layernorm_moe_gen = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 
-    def forward(self, x: Tensor, rope: tuple[Tensor, Tensor], route: Routing, attend: Attention) -> Tensor:
+    def forward(self, x: Tensor, rope: tuple[Tensor, Tensor], route: Routing | BlockRouting,
+                attend: Attention) -> Tensor:
         a, cfg = self.self_attn, self.cfg
         n, d = x.shape[0], cfg.head_dim
         h = route.apply(x, self.input_layernorm, self.input_layernorm_moe_gen)
@@ -158,7 +176,7 @@ class Qwen2MoTModel(nn.Module):
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
         self.norm_moe_gen = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps)
 
-    def forward(self, x: Tensor, position_ids: Tensor, route: Routing, attend: Attention,
+    def forward(self, x: Tensor, position_ids: Tensor, route: Routing | BlockRouting, attend: Attention,
                 checkpoint_layers: bool = False) -> Tensor:
         rope = rope_cos_sin(position_ids, self.cfg.head_dim, self.cfg.rope_theta, x.dtype)
         for layer in self.layers:
@@ -309,7 +327,7 @@ class Bagel(nn.Module):
 
     # -- the decoder and its heads
     def decode(self, x: Tensor, position_ids: Tensor, gen_indices: Tensor | None, attend: Attention,
-               checkpoint_layers: bool = False, route: Routing | None = None) -> Tensor:
+               checkpoint_layers: bool = False, route: Routing | BlockRouting | None = None) -> Tensor:
         """Run the MoT decoder; tokens at `gen_indices` use the gen expert (or pass a prebuilt `route`)."""
         route = route or Routing.from_gen_indices(x.shape[0], gen_indices, x.device)
         return self.language_model.model(x, position_ids, route, attend, checkpoint_layers)

@@ -24,7 +24,7 @@ from torch import Tensor
 from uno_bench.models.bagel.cache import BatchedQueryAttention, Branch, SequenceCache
 from uno_bench.models.bagel.checkpoint import LoadedBagel
 from uno_bench.models.bagel.context import prefill_text, prefill_vae_image, prefill_vit_image
-from uno_bench.models.bagel.model import Bagel, Routing, grid_position_ids
+from uno_bench.models.bagel.model import Bagel, BlockRouting, grid_position_ids
 from uno_bench.models.bagel.packing import SpecialTokens
 from uno_bench.models.bagel.transforms import as_rgb, resize, to_tensor, vit_inputs
 from uno_bench.models.settings import SamplerSettings
@@ -116,14 +116,6 @@ def denoise(model: Bagel, jobs: list[ImageJob], settings: SamplerSettings, speci
     lat_pos = grid_position_ids(grid[0] * c.latent_downsample, grid[1] * c.latent_downsample,
                                 c.latent_downsample, c.max_latent_size, dev)
     markers = model.embed_text(torch.tensor([special.start_of_image, special.end_of_image], device=dev))
-    routes: dict[int, Routing] = {}
-
-    def route_for(rows: int) -> Routing:
-        if rows not in routes:
-            gen = (torch.arange(rows, device=dev)[:, None] * q_len + torch.arange(1, q_len - 1, device=dev)).flatten()
-            routes[rows] = Routing.from_gen_indices(rows * q_len, gen, dev)
-        return routes[rows]
-
     x = torch.stack([j.noise for j in jobs]).to(dev, torch.float32)  # [B, n, d]
     timesteps, dts = timestep_schedule(settings.num_timesteps, settings.timestep_shift)
     for step, (t, dt) in enumerate(zip(timesteps.tolist(), dts.tolist())):
@@ -136,7 +128,7 @@ def denoise(model: Bagel, jobs: list[ImageJob], settings: SamplerSettings, speci
         block = torch.cat([markers[:1].expand(B, 1, -1), emb, markers[1:].expand(B, 1, -1)], dim=1)
         block = block.repeat(rows // B, 1, 1).reshape(rows * q_len, -1)
         pos = ropes[:rows].repeat_interleave(q_len)
-        h = model.decode(block, pos, None, attention.rows(rows), route=route_for(rows))
+        h = model.decode(block, pos, None, attention.rows(rows), route=BlockRouting(rows, q_len))
         v = model.velocity(h.view(rows, q_len, -1)[:, 1:-1]).float()
         v_c = v[:B]
         v_t = v[B : 2 * B] if s_t > 1.0 else None

@@ -1,0 +1,215 @@
+#!/usr/bin/env python
+"""Fast sampler vs the plain reference path, on identical inputs.
+
+CPU (default): a random tiny checkpoint in the official layout, fp32. Prints images/s of both paths
+(timed alternately in this process, so machine noise hits both), their ratio, peak memory (each path
+in a child process: peak RSS above the RSS after loading), and the largest output difference.
+
+    python scripts/bench_sampler.py [--tasks t2i,edit] [--images 8] [--size 64] [--steps 50] [--repeats 2]
+
+GPU: `--full` builds the bagel-7b config with random bf16 weights on a CUDA device (no download),
+1024x1024, 50 steps, T2I CFG defaults, batch 1 and 4; prints seconds per image and peak GPU memory
+of both paths.
+
+    python scripts/bench_sampler.py --full [--size 1024] [--batches 1,4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+
+import numpy as np
+import torch
+
+EDITS = [
+    "make it blue", "add a red circle to the left", "remove the circle", "turn the circle into a square",
+    "make the background white", "add two small yellow triangles", "move the circle to the right",
+    "make the circle bigger",
+]
+PROMPTS = [
+    "a photo of a red circle", "two blue squares", "a green triangle above a yellow circle",
+    "three purple circles", "a photo of a white square and a black triangle", "an orange circle",
+    "a pink square right of a brown triangle", "four yellow triangles",
+]
+
+
+def rss_bytes() -> int:
+    with open("/proc/self/statm") as f:
+        return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def settings_for(size: int, steps: int, task: str = "t2i"):
+    from uno_bench.models.settings import EDIT_DEFAULTS, SamplerSettings
+
+    base = EDIT_DEFAULTS if task == "edit" else SamplerSettings()  # BAGEL's published defaults
+    return base.with_overrides(num_timesteps=steps, width=size, height=size)
+
+
+def source_images(n: int, size: int):
+    from PIL import Image, ImageDraw
+
+    images = []
+    for i in range(n):
+        im = Image.new("RGB", (size, size), (128, 128, 128))
+        ImageDraw.Draw(im).ellipse([size // 4, size // 4, 3 * size // 4, 3 * size // 4], fill=(40 * i % 255, 80, 200))
+        images.append(im)
+    return images
+
+
+def run_fast(loaded, prompts, seeds, settings, batch, task="t2i"):
+    from uno_bench.models.bagel.sampler import edit_images, generate_images
+
+    out = []
+    sources = source_images(len(prompts), settings.width) if task == "edit" else None
+    for i in range(0, len(prompts), batch):
+        if task == "edit":
+            out += edit_images(loaded, sources[i:i + batch], prompts[i:i + batch], seeds[i:i + batch], settings)
+        else:
+            out += generate_images(loaded, prompts[i:i + batch], seeds[i:i + batch], settings)
+    return out
+
+
+def run_reference(loaded, prompts, seeds, settings, task="t2i"):
+    from uno_bench.models.bagel.reference import reference_edit, reference_generate
+
+    if task == "edit":
+        sources = source_images(len(prompts), settings.width)
+        return [reference_edit(loaded, im, p, s, settings) for im, p, s in zip(sources, prompts, seeds)]
+    return [reference_generate(loaded, p, s, settings) for p, s in zip(prompts, seeds)]
+
+
+def child_memory(ckpt: str, path: str, args) -> int:
+    """Peak RSS growth of one path, measured in a fresh child process."""
+    cmd = [sys.executable, __file__, "--child", path, "--ckpt", ckpt, "--images", str(args.images),
+           "--size", str(args.size), "--steps", str(args.steps), "--task", args.task]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    return int(json.loads(out.strip().splitlines()[-1])["peak_growth"])
+
+
+def child(args) -> None:
+    from uno_bench.models.bagel import checkpoint
+
+    torch.set_num_threads(args.threads)
+    loaded = checkpoint.load(args.ckpt, dtype=torch.float32)
+    prompts, seeds = (PROMPTS * 8)[: args.images], list(range(args.images))
+    settings = settings_for(args.size, args.steps, args.task)
+    run_fast(loaded, prompts[:1], seeds[:1], settings.with_overrides(num_timesteps=2), 1, args.task)  # warm-up
+    base = rss_bytes()
+    if args.child == "fast":
+        run_fast(loaded, prompts, seeds, settings, args.images, args.task)
+    else:
+        run_reference(loaded, prompts, seeds, settings, args.task)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"peak_growth": max(0, peak - base)}))
+
+
+def cpu_bench(args) -> None:
+    from uno_bench.models.bagel import checkpoint
+    from uno_bench.models.bagel.random_init import make_random_checkpoint
+
+    torch.set_num_threads(args.threads)
+    ckpt = make_random_checkpoint(tempfile.mkdtemp(prefix="bench_tiny_"), "tiny", seed=0)
+    loaded = checkpoint.load(ckpt, dtype=torch.float32)
+    for task in args.tasks.split(","):
+        args.task = task
+        bench_task(args, ckpt, loaded)
+
+
+def bench_task(args, ckpt, loaded) -> None:
+    prompts = (EDITS if args.task == "edit" else PROMPTS * 8)[: args.images]
+    seeds = list(range(args.images))
+    settings = settings_for(args.size, args.steps, args.task)
+    run_fast(loaded, prompts[:1], seeds[:1], settings.with_overrides(num_timesteps=2), 1, args.task)  # warm-up
+    times = {"fast": [], "reference": []}
+    outputs = {}
+    for _ in range(args.repeats):
+        for name in ("fast", "reference"):
+            t0 = time.perf_counter()
+            if name == "fast":
+                imgs = run_fast(loaded, prompts, seeds, settings, args.images, args.task)
+            else:
+                imgs = run_reference(loaded, prompts, seeds, settings, args.task)
+            times[name].append(time.perf_counter() - t0)
+            outputs[name] = imgs
+    diff = max(int(np.abs(np.asarray(a, np.int16) - np.asarray(b, np.int16)).max())
+               for a, b in zip(outputs["fast"], outputs["reference"]))
+    best = {k: min(v) for k, v in times.items()}
+    mem = {k: child_memory(str(ckpt), k, args) for k in ("fast", "reference")}
+    what = "edits (BAGEL edit defaults)" if args.task == "edit" else "text-to-image (BAGEL T2I defaults)"
+    print(f"{what}: tiny checkpoint, CPU fp32, {args.threads} thread(s), {args.images} images "
+          f"{args.size}x{args.size}, {args.steps} steps, best of {args.repeats}")
+    for k in ("fast", "reference"):
+        print(f"  {k:9s}: {args.images / best[k]:7.2f} images/s   peak RSS growth {mem[k] / 2**20:7.1f} MiB")
+    print(f"  speed-up fast/reference: {best['reference'] / best['fast']:.2f}x")
+    print(f"  largest pixel difference between the paths: {diff} (8-bit levels)")
+
+
+def gpu_bench(args) -> None:
+    from uno_bench.models.bagel.checkpoint import LoadedBagel
+    from uno_bench.models.bagel.config import BAGEL_7B
+    from uno_bench.models.bagel.model import Bagel
+    from uno_bench.models.bagel.random_init import DEMO_WORDS
+    from uno_bench.models.bagel.tokenizer import word_level_tokenizer
+    from uno_bench.models.bagel.vae import LatentCodec, build_autoencoder
+
+    assert torch.cuda.is_available(), "--full needs a CUDA device"
+    dev = torch.device("cuda")
+    torch.manual_seed(0)
+    with torch.device(dev):
+        model = Bagel(BAGEL_7B).to(torch.bfloat16)
+        model.init_weights(zero_velocity_head=False)
+        ae = build_autoencoder(BAGEL_7B.vae).to(torch.bfloat16)
+    model.eval()
+    loaded = LoadedBagel(model, LatentCodec(ae, BAGEL_7B.vae, 2), word_level_tokenizer(DEMO_WORDS), BAGEL_7B,
+                         None, {"random": True})
+    settings = settings_for(args.size, args.steps)
+    print(f"{torch.cuda.get_device_name()}: bagel-7b config, random bf16 weights, {args.size}x{args.size}, "
+          f"{args.steps} steps, T2I CFG defaults")
+    for batch in [int(b) for b in args.batches.split(",")]:
+        prompts, seeds = (PROMPTS * 8)[:batch], list(range(batch))
+        for name in ("fast", "reference"):
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            t0 = time.perf_counter()
+            if name == "fast":
+                run_fast(loaded, prompts, seeds, settings, batch)
+            else:
+                run_reference(loaded, prompts, seeds, settings)
+            torch.cuda.synchronize()
+            dt = time.perf_counter() - t0
+            peak = torch.cuda.max_memory_allocated() / 2**30
+            print(f"  batch {batch} {name:9s}: {dt / batch:7.2f} s/image   peak GPU memory {peak:6.1f} GiB")
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--images", type=int, default=8)
+    p.add_argument("--size", type=int, default=None, help="image side (default 64 on CPU, 1024 with --full)")
+    p.add_argument("--steps", type=int, default=50)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--threads", type=int, default=1, help="torch threads (1: robust to a busy machine)")
+    p.add_argument("--full", action="store_true", help="bagel-7b size on a CUDA device")
+    p.add_argument("--batches", default="1,4")
+    p.add_argument("--tasks", default="t2i,edit", help="comma list of t2i, edit (CPU benchmark)")
+    p.add_argument("--task", default="t2i", help=argparse.SUPPRESS)
+    p.add_argument("--child", choices=["fast", "reference"], help=argparse.SUPPRESS)
+    p.add_argument("--ckpt", help=argparse.SUPPRESS)
+    args = p.parse_args()
+    args.size = args.size or (1024 if args.full else 64)
+    if args.child:
+        child(args)
+    elif args.full:
+        gpu_bench(args)
+    else:
+        cpu_bench(args)
+
+
+if __name__ == "__main__":
+    main()
