@@ -204,15 +204,18 @@ def _auto_device_map(model: Bagel, max_memory: dict | None, dtype: torch.dtype) 
 
 
 def save(folder: Path, model: Bagel, tokenizer: BagelTokenizer, codec: LatentCodec | None,
-         dtype: torch.dtype | None = None, extra_tensors: dict[str, torch.Tensor] | None = None) -> Path:
-    """Write the official layout. `extra_tensors` (e.g. UNO metaqueries) go to a side file that the
-    official loaders never read, so the folder stays a plain BAGEL checkpoint."""
+         dtype: torch.dtype | None = None, extra_tensors: dict[str, torch.Tensor] | None = None,
+         state: dict[str, torch.Tensor] | None = None) -> Path:
+    """Write the official layout. `state` replaces the model's own state dict (e.g. EMA weights,
+    or full tensors gathered from FSDP shards). `extra_tensors` (e.g. UNO metaqueries) go to a
+    side file the official loaders never read, so the folder stays a plain BAGEL checkpoint."""
     from safetensors.torch import save_file
 
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
+    state = model.state_dict() if state is None else state
     state = {k: (v.to(dtype) if dtype and v.is_floating_point() else v).detach().cpu().contiguous()
-             for k, v in model.state_dict().items()}
+             for k, v in state.items()}
     _atomic_save(save_file, state, folder / WEIGHTS_FILE)
     write_config(model.config, folder)
     if codec is not None:

@@ -338,6 +338,39 @@ class Bagel(nn.Module):
     def logits(self, hidden: Tensor) -> Tensor:
         return self.language_model.lm_head(hidden)
 
+    def forward(self, batch, latents: Tensor | None = None, timesteps: Tensor | None = None,
+                embeddings: Tensor | None = None, checkpoint_layers: bool = False,
+                velocity_at: Tensor | None = None, logits_at: Tensor | None = None
+                ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+        """The packed (training) forward over a `packing.PackedBatch`.
+
+        `latents` are the VAE tokens to embed (x_t for noisy images, x0 for clean; default the
+        batch's clean tokens), `timesteps` their per-token flow time (default the batch's),
+        `embeddings` fill learned-embedding slots. Returns the final hidden states and, at the
+        requested sequence positions, the velocity and the LM logits. The heads run inside
+        `forward` so that FSDP2's hooks see them."""
+        from uno_bench.models.bagel.attention import PackedMaskAttention
+
+        device, dtype = self.device, self.dtype
+        x = torch.zeros(batch.sequence_length, self.config.llm.hidden_size, device=device, dtype=dtype)
+        x[batch.text_indexes] = self.embed_text(batch.text_ids)
+        if batch.vit_patches is not None:
+            x[batch.vit_indexes] = self.embed_vit(batch.vit_patches, batch.vit_position_ids, batch.vit_seqlens).to(dtype)
+        if batch.vae_tokens is not None:
+            lat = batch.vae_tokens if latents is None else latents
+            t = batch.vae_timesteps if timesteps is None else timesteps
+            x[batch.vae_indexes] = self.embed_latents(lat, t, batch.latent_position_ids).to(dtype)
+        if batch.embed_indexes.numel():
+            if embeddings is None:
+                raise ValueError("this packed batch has embedding slots but no embeddings were given")
+            x[batch.embed_indexes] = embeddings.to(dtype)
+        attend = PackedMaskAttention(batch.sample_lens, batch.attention_masks(device))
+        gen = batch.vae_indexes if batch.vae_indexes.numel() else None
+        hidden = self.decode(x, batch.position_ids, gen, attend, checkpoint_layers)
+        velocity = self.velocity(hidden[velocity_at]) if velocity_at is not None else None
+        logits = self.logits(hidden[logits_at]) if logits_at is not None else None
+        return hidden, velocity, logits
+
     @property
     def device(self) -> torch.device:
         return self.language_model.model.embed_tokens.weight.device

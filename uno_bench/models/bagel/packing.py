@@ -20,7 +20,6 @@ from typing import Literal
 import torch
 from torch import Tensor
 
-from uno_bench.models.bagel.attention import PackedMaskAttention
 from uno_bench.models.bagel.model import Bagel, grid_position_ids
 
 
@@ -296,24 +295,6 @@ class PackedBuilder:
 def forward_packed(model: Bagel, batch: PackedBatch, latents: Tensor | None = None,
                    timesteps: Tensor | None = None, embeddings: Tensor | None = None,
                    checkpoint_layers: bool = False) -> Tensor:
-    """Run the packed sequence through BAGEL; returns final hidden states [L, hidden] (after the
-    routed final norms). `latents` are the VAE tokens to embed (x_t for noisy images, x0 for clean;
-    default: the clean tokens), `timesteps` their per-token flow time (default: batch's),
-    `embeddings` fill the learned-embedding slots."""
-    device, dtype = model.device, model.dtype
-    batch = batch.to(device)
-    x = torch.zeros(batch.sequence_length, model.config.llm.hidden_size, device=device, dtype=dtype)
-    x[batch.text_indexes] = model.embed_text(batch.text_ids)
-    if batch.vit_patches is not None:
-        x[batch.vit_indexes] = model.embed_vit(batch.vit_patches, batch.vit_position_ids, batch.vit_seqlens).to(dtype)
-    if batch.vae_tokens is not None:
-        lat = batch.vae_tokens if latents is None else latents
-        t = batch.vae_timesteps if timesteps is None else timesteps
-        x[batch.vae_indexes] = model.embed_latents(lat, t, batch.latent_position_ids).to(dtype)
-    if batch.embed_indexes.numel():
-        if embeddings is None:
-            raise ValueError("this packed batch has embedding slots but no embeddings were given")
-        x[batch.embed_indexes] = embeddings.to(dtype)
-    attend = PackedMaskAttention(batch.sample_lens, batch.attention_masks(device))
-    gen = batch.vae_indexes if batch.vae_indexes.numel() else None
-    return model.decode(x, batch.position_ids, gen, attend, checkpoint_layers)
+    """Final hidden states [L, hidden] of a packed batch (see `Bagel.forward`)."""
+    hidden, _, _ = model(batch.to(model.device), latents, timesteps, embeddings, checkpoint_layers)
+    return hidden

@@ -1,0 +1,393 @@
+"""The training loop: packing, flow matching + CE, AdamW, warm-up/schedule, grad clipping, EMA,
+gradient accumulation, autocast, activation checkpointing, freezing, FSDP2, checkpoints, resume.
+
+Determinism: every random draw of step s (which examples, dropout, VAE posterior sample, flow
+times, noise) is seeded by (seed, s, micro-batch, rank), so `--resume` continues exactly the loss
+curve of an uninterrupted run. A non-finite loss stops the run with a clear message; the last good
+checkpoint stays.
+
+Checkpoints: `OUT/checkpoints/step_NNNNNNN/` in the official BAGEL layout (`ema.safetensors`,
+`model.safetensors`, `ae.safetensors`, configs, tokenizer) + `optimizer*.pt` + `trainer_state.json`;
+each is written to a temporary folder and renamed into place, and `OUT/latest` names the newest.
+At the end the inference files are also copied to OUT itself, so `uno-bench --ckpt OUT` works.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import Tensor
+
+from uno_bench.errors import UnoError
+from uno_bench.models.bagel import checkpoint as ckpt_io
+from uno_bench.models.bagel.checkpoint import LoadedBagel
+from uno_train import distributed
+from uno_train.data import BadRecord, DataSource
+from uno_train.freeze import freeze
+from uno_train.objectives import (
+    LossWeights,
+    combine,
+    cross_entropy,
+    flow_matching_loss,
+    noisy_latents,
+    sample_timesteps,
+)
+from uno_train.plans import DropoutProbs, Example, Packed, TextItem, count_noisy, pack
+
+INFERENCE_FILES = ("ema.safetensors", "ae.safetensors", "llm_config.json", "vit_config.json", "vae_config.json",
+                   "bagel_config.json", "tokenizer.json")
+
+
+class TrainingDiverged(UnoError):
+    pass
+
+
+@dataclass
+class TrainConfig:
+    steps: int
+    batch_size: int  # examples per optimizer step, over all ranks and micro-batches
+    lr: float = 1e-4
+    min_lr: float = 0.0
+    warmup_steps: int = 0
+    schedule: str = "constant"  # constant | cosine
+    betas: tuple[float, float] = (0.9, 0.95)
+    eps: float = 1e-15
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    ema_decay: float | None = 0.9999  # None: no EMA (ema.safetensors = raw weights)
+    timestep_shift: float = 1.0
+    weights: LossWeights = field(default_factory=LossWeights)
+    dropout: DropoutProbs = field(default_factory=DropoutProbs)
+    precision: str = "fp32"  # fp32 | bf16 (autocast)
+    grad_accum: int = 1
+    activation_checkpointing: bool = False
+    freeze: tuple[str, ...] = ()
+    seed: int = 0
+    save_every: int = 1000
+    keep_checkpoints: int = 2
+    log_every: int = 10
+
+    def to_dict(self) -> dict:
+        return json.loads(json.dumps(asdict(self), default=str))
+
+
+def lr_at(step: int, cfg: TrainConfig) -> float:
+    if cfg.warmup_steps and step < cfg.warmup_steps:
+        return cfg.lr * (step + 1) / cfg.warmup_steps
+    if cfg.schedule == "cosine":
+        span = max(1, cfg.steps - cfg.warmup_steps)
+        progress = min(1.0, (step - cfg.warmup_steps) / span)
+        return cfg.min_lr + 0.5 * (cfg.lr - cfg.min_lr) * (1 + math.cos(math.pi * progress))
+    return cfg.lr
+
+
+# A step function returns per-token loss terms for one packed micro-batch: (ce, mse) tensors.
+LossFn = Callable[["Trainer", Packed, torch.Generator], tuple[Tensor | None, Tensor | None]]
+
+
+def standard_losses(trainer: Trainer, packed: Packed, gen: torch.Generator) -> tuple[Tensor | None, Tensor | None]:
+    """BAGEL's objective on one packed micro-batch: flow matching on noisy latents + next-token CE."""
+    model, batch = trainer.model, packed.batch
+    dev = trainer.dist.device
+    x0 = packed.x0.to(dev)
+    t = batch.vae_timesteps.to(dev)
+    eps = torch.randn(x0.shape, generator=gen).to(dev)
+    noisy = batch.vae_noisy.to(dev)
+    x_t = torch.where(noisy[:, None], noisy_latents(x0, eps, t), x0)
+    batch = batch.to(dev)
+    _, pred, logits = model(batch, latents=x_t, timesteps=t, checkpoint_layers=trainer.cfg.activation_checkpointing,
+                            velocity_at=batch.mse_indexes, logits_at=batch.ce_indexes)
+    mse = ce = None
+    if batch.mse_indexes.numel():
+        rows = torch.isin(batch.vae_indexes, batch.mse_indexes)
+        mse = flow_matching_loss(pred, x0[rows], eps[rows])
+    if batch.ce_indexes.numel():
+        ce = cross_entropy(logits, batch.ce_labels)
+    return ce, mse
+
+
+class Trainer:
+    def __init__(self, loaded: LoadedBagel, source: DataSource, cfg: TrainConfig, out: Path,
+                 loss_fn: LossFn = standard_losses, dist: distributed.Dist | None = None,
+                 extra_params: dict[str, torch.nn.Parameter] | None = None, log: Callable[[str], None] = print):
+        self.loaded, self.source, self.cfg, self.out = loaded, source, cfg, Path(out)
+        self.loss_fn, self.log = loss_fn, log
+        self.dist = dist or distributed.Dist()
+        self.extra = extra_params or {}  # e.g. UNO metaqueries: trained, saved beside the model
+        self.frozen = freeze(loaded.model, list(cfg.freeze))
+        loaded.model.train()
+        if loaded.codec is not None:
+            loaded.codec.ae.requires_grad_(False)  # the VAE is always frozen (encoded under no_grad)
+            loaded.codec.ae.eval()
+        self.model = distributed.shard(loaded.model, self.dist)
+        self.params = [p for p in self.model.parameters() if p.requires_grad] + list(self.extra.values())
+        if not self.params:
+            raise UnoError("every parameter is frozen: nothing to train")
+        self.opt = torch.optim.AdamW(self.params, lr=cfg.lr, betas=cfg.betas, eps=cfg.eps,
+                                     weight_decay=cfg.weight_decay)
+        self.ema = self._ema_init() if cfg.ema_decay is not None else None
+        self.step = 0
+        self.bad_records = 0
+        self.history: list[dict] = []
+
+    # ------------------------------------------------------------------ EMA
+    def _trainable_named(self) -> list[tuple[str, torch.nn.Parameter]]:
+        return [(n, p) for n, p in self.model.named_parameters() if p.requires_grad]
+
+    def _ema_init(self) -> dict[str, Tensor]:
+        ema = {n: p.detach().clone().float() for n, p in self._trainable_named()}
+        ema.update({f"extra.{n}": p.detach().clone().float() for n, p in self.extra.items()})
+        return ema
+
+    @torch.no_grad()
+    def _ema_update(self) -> None:
+        d = self.cfg.ema_decay
+        named = self._trainable_named() + [(f"extra.{n}", p) for n, p in self.extra.items()]
+        for name, p in named:
+            self.ema[name].lerp_(p.detach().float(), 1 - d)
+
+    # ------------------------------------------------------------------ data
+    def _examples(self, step: int) -> list[list[Example]]:
+        """This rank's examples of a step, split into micro-batches. Global index i goes to rank i % world."""
+        cfg, d = self.cfg, self.dist
+        first = step * cfg.batch_size
+        if cfg.batch_size % (d.world * cfg.grad_accum):
+            raise UnoError(f"batch size {cfg.batch_size} must be a multiple of ranks x accumulation "
+                           f"({d.world} x {cfg.grad_accum})")
+        mine = [i for i in range(first, first + cfg.batch_size) if i % d.world == d.rank]
+        micro = [mine[k :: cfg.grad_accum] for k in range(cfg.grad_accum)]
+        out = []
+        for indices in micro:
+            batch = []
+            for i in indices:
+                try:
+                    batch.append(self.source.example(i))
+                except BadRecord as exc:
+                    self.bad_records += 1
+                    if self.bad_records <= 5 or self.bad_records % 100 == 0:
+                        self.log(f"skipped bad record #{self.bad_records} (index {i}): {exc}")
+            out.append(batch)
+        return out
+
+    def _generators(self, step: int, micro: int) -> tuple[np.random.Generator, torch.Generator]:
+        key = [self.cfg.seed, step, micro, self.dist.rank]
+        g = torch.Generator().manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
+        return np.random.default_rng(key), g
+
+    # ------------------------------------------------------------------ one step
+    def train_step(self) -> dict:
+        cfg, d = self.cfg, self.dist
+        step = self.step
+        for group in self.opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        packs = []
+        t0 = time.perf_counter()
+        for micro, examples in enumerate(self._examples(step)):
+            if not examples:  # every record of this micro-batch was bad: a zero-weight stand-in keeps
+                examples = [Example([TextItem("", loss=True)], "empty")]  # the ranks' collectives in step
+            rng, gen = self._generators(step, micro)
+            times = sample_timesteps(count_noisy(examples), cfg.timestep_shift, gen)
+            packs.append((pack(self.loaded, examples, rng, gen, times, cfg.dropout), gen))
+        n_ce = distributed.all_reduce_sum(sum(p.batch.ce_indexes.numel() for p, _ in packs), d)
+        n_mse = distributed.all_reduce_sum(sum(p.batch.mse_indexes.numel() for p, _ in packs), d)
+        tokens = distributed.all_reduce_sum(sum(p.batch.sequence_length for p, _ in packs), d)
+        self.opt.zero_grad(set_to_none=True)
+        logs: dict[str, float] = {}
+        total = 0.0
+        autocast = torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
+        for packed, gen in packs:
+            with autocast:
+                ce, mse = self.loss_fn(self, packed, gen)
+                if packed.kinds == ["empty"]:
+                    ce = ce * 0
+                loss, parts = combine(ce, mse, cfg.weights, max(1, int(n_ce)), max(1, int(n_mse)), d.world)
+            if not torch.isfinite(loss):
+                raise TrainingDiverged(
+                    f"non-finite loss at step {step} ({parts}); stopping. The last good checkpoint is "
+                    f"{self.latest_checkpoint() or 'none (no checkpoint saved yet)'}; lower --lr or check the data.")
+            loss.backward()
+            total += float(loss.detach())
+            for k, v in parts.items():
+                logs[k] = logs.get(k, 0.0) + v
+        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+        grad_norm = float(distributed.full_tensor(grad_norm)) if hasattr(grad_norm, "full_tensor") else float(grad_norm)
+        if not math.isfinite(grad_norm):
+            raise TrainingDiverged(f"non-finite gradient norm at step {step}; stopping (last good checkpoint: "
+                                   f"{self.latest_checkpoint() or 'none'})")
+        self.opt.step()
+        if self.ema is not None:
+            self._ema_update()
+        self.step += 1
+        total = distributed.all_reduce_sum(total, d) / d.world
+        logs = {k: distributed.all_reduce_sum(v, d) / d.world for k, v in logs.items()}
+        elapsed = time.perf_counter() - t0
+        record = {"step": self.step, "loss": total, **logs, "lr": lr_at(step, cfg), "grad_norm": grad_norm,
+                  "tokens": int(tokens), "tokens_per_s": tokens / elapsed if elapsed > 0 else 0.0,
+                  "bad_records": self.bad_records}
+        self.history.append(record)
+        return record
+
+    # ------------------------------------------------------------------ run
+    def run(self, progress: bool = True) -> list[dict]:
+        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+        cfg = self.cfg
+        self.out.mkdir(parents=True, exist_ok=True)
+        metrics = (self.out / "metrics.jsonl").open("a") if self.dist.is_main else None
+        tb = self._tensorboard()
+        show = progress and self.dist.is_main
+        with Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                      TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+                      disable=not show) as bar:
+            task = bar.add_task("train", total=cfg.steps, completed=self.step, info="")
+            while self.step < cfg.steps:
+                rec = self.train_step()
+                if metrics and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
+                    metrics.write(json.dumps(rec) + "\n")
+                    metrics.flush()
+                    if tb is not None:
+                        for k, v in rec.items():
+                            tb.add_scalar(k, v, self.step)
+                info = f"loss {rec['loss']:.4f} " + " ".join(f"{k} {rec[k]:.4f}" for k in ("mse", "ce") if k in rec)
+                bar.update(task, completed=self.step, info=info + f" {rec['tokens_per_s']:.0f} tok/s")
+                if self.step % cfg.save_every == 0 or self.step == cfg.steps:
+                    self.save()
+        if metrics:
+            metrics.close()
+        self.export(self.out)
+        return self.history
+
+    def _tensorboard(self):
+        if not self.dist.is_main:
+            return None
+        try:
+            from torch.utils.tensorboard import SummaryWriter
+        except ImportError:
+            return None
+        return SummaryWriter(str(self.out / "tensorboard"))
+
+    # ------------------------------------------------------------------ checkpoints
+    def _full_states(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
+        """(raw, ema) full state dicts in the official key space (collective under FSDP)."""
+        raw = {n: distributed.full_tensor(t).detach().cpu() for n, t in self.model.state_dict().items()}
+        ema = dict(raw)
+        if self.ema is not None:
+            for n, t in self.ema.items():
+                if not n.startswith("extra."):
+                    ema[n] = distributed.full_tensor(t).cpu().to(raw[n].dtype)
+        return raw, ema
+
+    def _extra_states(self, use_ema: bool) -> dict[str, Tensor]:
+        if use_ema and self.ema is not None:
+            return {n: self.ema[f"extra.{n}"].detach().cpu() for n in self.extra}
+        return {n: p.detach().cpu() for n, p in self.extra.items()}
+
+    def latest_checkpoint(self) -> Path | None:
+        link = self.out / "latest"
+        return (self.out / link.read_text().strip()) if link.exists() else None
+
+    def save(self) -> Path:
+        from safetensors.torch import save_file
+
+        raw, ema = self._full_states()
+        d = self.dist
+        folder = self.out / "checkpoints" / f"step_{self.step:07d}"
+        opt_name = "optimizer.pt" if not d.active else f"optimizer.rank{d.rank:03d}-of-{d.world:03d}.pt"
+        tmp = folder.with_name(folder.name + ".tmp")
+        if d.is_main:
+            shutil.rmtree(tmp, ignore_errors=True)
+            tmp.mkdir(parents=True)
+        distributed.barrier(d)
+        torch.save(self.opt.state_dict(), tmp / opt_name)
+        if d.is_main:
+            ckpt_io.save(tmp, self.loaded.model, self.loaded.tokenizer, self.loaded.codec, state=ema,
+                         extra_tensors=self._extra_states(True) or None)
+            save_file({k: v.contiguous() for k, v in raw.items()}, str(tmp / "model.safetensors"))
+            if self.extra:
+                save_file({k: v.contiguous() for k, v in self._extra_states(False).items()},
+                          str(tmp / "uno_extra_raw.safetensors"))
+            if self.ema is not None:
+                torch.save({k: v.cpu() for k, v in self.ema.items() if k.startswith("extra.")} or {},
+                           tmp / "ema_extra.pt")
+            state = {"step": self.step, "bad_records": self.bad_records, "world_size": d.world,
+                     "config": self.cfg.to_dict(), "frozen": len(self.frozen)}
+            (tmp / "trainer_state.json").write_text(json.dumps(state, indent=2))
+        distributed.barrier(d)
+        if d.is_main:
+            shutil.rmtree(folder, ignore_errors=True)
+            tmp.rename(folder)
+            link_tmp = self.out / "latest.tmp"
+            link_tmp.write_text(str(folder.relative_to(self.out)) + "\n")
+            os.replace(link_tmp, self.out / "latest")
+            kept = sorted((self.out / "checkpoints").glob("step_???????"))
+            for old in kept[: max(0, len(kept) - self.cfg.keep_checkpoints)]:
+                shutil.rmtree(old, ignore_errors=True)
+        distributed.barrier(d)
+        return folder
+
+    def export(self, target: Path) -> None:
+        """Copy the newest checkpoint's inference files to `target` (a plain BAGEL folder)."""
+        if not self.dist.is_main:
+            return
+        latest = self.latest_checkpoint()
+        if latest is None:
+            return
+        target.mkdir(parents=True, exist_ok=True)
+        for name in (*INFERENCE_FILES, "uno_extra.safetensors"):
+            if (latest / name).exists():
+                shutil.copy2(latest / name, target / name)
+
+    def resume(self) -> int:
+        """Continue from OUT/latest: weights, EMA, optimizer, step, counters."""
+        from safetensors.torch import load_file
+
+        latest = self.latest_checkpoint()
+        if latest is None:
+            raise UnoError(f"nothing to resume in {self.out} (no 'latest' checkpoint)")
+        state = json.loads((latest / "trainer_state.json").read_text())
+        if state["world_size"] != self.dist.world:
+            raise UnoError(f"{latest} was written by {state['world_size']} ranks; resume with the same number")
+        raw = load_file(str(latest / "model.safetensors"))
+        ema = load_file(str(latest / "ema.safetensors"))
+        self._load_full(raw)
+        if self.ema is not None:
+            for n in list(self.ema):
+                if not n.startswith("extra."):
+                    self.ema[n] = self._like(self.ema[n], ema[n].float())
+            extra_ema = latest / "ema_extra.pt"
+            if extra_ema.exists():
+                for k, v in torch.load(extra_ema, weights_only=True).items():
+                    self.ema[k] = v.float()
+        if self.extra:
+            extra = load_file(str(latest / "uno_extra_raw.safetensors"))
+            with torch.no_grad():
+                for n, p in self.extra.items():
+                    p.copy_(extra[n])
+        opt_name = "optimizer.pt" if not self.dist.active else \
+            f"optimizer.rank{self.dist.rank:03d}-of-{self.dist.world:03d}.pt"
+        self.opt.load_state_dict(torch.load(latest / opt_name, weights_only=True))
+        self.step, self.bad_records = state["step"], state["bad_records"]
+        return self.step
+
+    @staticmethod
+    def _like(ref: Tensor, full: Tensor) -> Tensor:
+        """Shard a full tensor like `ref` (a DTensor under FSDP2), or return it."""
+        if hasattr(ref, "device_mesh"):
+            from torch.distributed.tensor import distribute_tensor
+
+            return distribute_tensor(full.to(ref.device), ref.device_mesh, ref.placements)
+        return full.to(ref.device)
+
+    def _load_full(self, state: dict[str, Tensor]) -> None:
+        with torch.no_grad():
+            for name, t in self.model.state_dict().items():
+                t.copy_(self._like(t, state[name].to(t.dtype)))
