@@ -1,0 +1,44 @@
+"""Shared fixtures: where the official data lives, and how to launch uno in a subprocess."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+def _shared_suites() -> Path | None:
+    for candidate in (REPO.parent / "shared" / "suites", Path("/work/shared/suites")):
+        if (candidate / "geneval" / "prompts" / "evaluation_metadata.jsonl").is_file():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_suites() -> Path:
+    """The official data files (never committed to the repo): ../shared/suites beside the checkout."""
+    found = _shared_suites()
+    if found is None:
+        pytest.skip("official suite data not found at ../shared/suites or /work/shared/suites")
+    return found
+
+
+@pytest.fixture()
+def uno_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for subprocesses: this checkout's uno_bench first, caches inside tmp_path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["UNO_CACHE_DIR"] = str(tmp_path / "cache")
+    env.pop("UNO_DATA_DIR", None)
+    env.pop("WORLD_SIZE", None)
+    env.pop("RANK", None)
+    env["COLUMNS"] = "200"  # rich tables unwrapped, so tests can read them
+    return env
+
+
+def uno_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "uno_bench.cli", *args]
