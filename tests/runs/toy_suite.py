@@ -61,7 +61,7 @@ class ToySuite(Suite):
             raise UnoError(f"unknown toy judge {name!r}")
         return _CentrePixel()
 
-    def judge(self, judge: Any, sample: Sample, index: int, image: Image.Image, relpath: str) -> dict[str, Any]:
+    def judge(self, judge: Any, sample: Sample, index: int, image: Image.Image, path: Path) -> dict[str, Any]:
         if sample.prompt not in COLORS:
             raise UnoError(f"unknown colour {sample.prompt!r}")
         pixel = image.convert("RGB").getpixel((image.width // 2, image.height // 2))

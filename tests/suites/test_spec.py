@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -97,10 +98,13 @@ def test_specs_come_from_the_checkout():
 def test_specs_are_found_in_an_installed_wheel(tmp_path):
     """Build the wheel, install it into a bare venv, and load the specs from outside any checkout."""
     repo = Path(__file__).resolve().parents[2]
+    source = tmp_path / "src"  # a copy, so the build leaves no build/ or egg-info in the checkout
+    shutil.copytree(repo, source, ignore=shutil.ignore_patterns(
+        ".git", "__pycache__", "build", "*.egg-info", "runs", ".pytest_cache", "tests"))
     wheel_dir = tmp_path / "dist"
     subprocess.run(
         [sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(wheel_dir),
-         str(repo)],
+         str(source)],
         check=True, capture_output=True, cwd=tmp_path,
     )
     venv = tmp_path / "venv"

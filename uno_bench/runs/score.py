@@ -55,7 +55,7 @@ def _record(plan: Plan, judge: Any, item: Item, root: Path, gen_errors: dict[str
     except Exception as exc:  # noqa: BLE001 - any decoder failure means "unreadable image"
         return unscored(f"unreadable image: {type(exc).__name__}: {exc}")
     try:
-        fields = suite.judge(judge, sample, item.index, image, item.relpath)
+        fields = suite.judge(judge, sample, item.index, image, path)
     except UnoError as exc:
         return unscored(f"judge failed: {exc}")
     return {**fields, **envelope, "image_sha256": hashlib.sha256(data).hexdigest(), "scored": True,

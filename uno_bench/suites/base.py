@@ -5,7 +5,7 @@ A Suite subclass implements six things (the spec supplies the rest):
   image_relpath(sample, index)   where image `index` of a sample lives in the official layout
   layout_files(sample)           extra per-sample files of that layout (GenEval: metadata.jsonl)
   load_judge(name, options)      a judge object with `identity()`, chosen by name
-  judge(judge, sample, index, image)  -> record fields; raise UnoError when this one image can't be judged
+  judge(judge, sample, index, image, path)  -> record fields; raise UnoError when this image can't be judged
   unscored_record(sample, reason)     -> record fields for an image that was not judged
   summarize(records, expected)   the official aggregation over records (unscored ones excluded)
 """
@@ -97,7 +97,7 @@ class Suite(ABC):
     def load_judge(self, name: str, options: Mapping[str, str]) -> Any: ...
 
     @abstractmethod
-    def judge(self, judge: Any, sample: Sample, index: int, image: Image.Image, relpath: str) -> dict[str, Any]: ...
+    def judge(self, judge: Any, sample: Sample, index: int, image: Image.Image, path: Path) -> dict[str, Any]: ...
 
     @abstractmethod
     def unscored_record(self, sample: Sample, relpath: str | None, reason: str) -> dict[str, Any]: ...
