@@ -117,6 +117,7 @@ def reconcile(run_dir: Path, sections: dict[str, Any], write: bool = True) -> di
         if name in current:
             diffs.extend(differences({name: current[name]}, {name: value}))
     if diffs:
+        diffs.sort(key=lambda d: (d.partition(":")[0].count("."), d))  # shallow (telling) paths first
         shown = "; ".join(diffs[:8]) + (f"; and {len(diffs) - 8} more" if len(diffs) > 8 else "")
         raise UnoError(
             f"{run_dir} was made with different settings ({shown}); "

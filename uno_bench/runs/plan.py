@@ -15,6 +15,7 @@ from typing import Any
 from uno_bench.errors import UnoError
 from uno_bench.runs.seeds import SEED_POLICY, derive_seed
 from uno_bench.suites.base import Sample, Suite, id_problem, samples_digest
+from uno_bench.suites.data import require
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class Plan:
     prompts_file: Path | None = None
     prompts_sha256: str | None = None
     invalid: dict[str, str] = field(default_factory=dict)  # sample id -> why it cannot be generated
+    data: dict[str, str] = field(default_factory=dict)  # data key -> sha256 of the verified file used
 
     def items_of(self, sample: Sample) -> list[Item]:
         bad = sample.id in self.invalid
@@ -77,7 +79,7 @@ class Plan:
             "name": spec.name,
             "version": spec.version,
             "spec_sha256": spec.sha256,
-            "data": self.suite.data_used(),
+            "data": self.data,
             "prompts_file": None
             if self.prompts_file is None
             else {"path": str(self.prompts_file.resolve()), "sha256": self.prompts_sha256},
@@ -109,6 +111,8 @@ def make_plan(
         if not path.is_file():
             raise UnoError(f"prompts file {path} does not exist")
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
+    # Verify every data file the run needs now, not after hours of generation.
+    data = {key: str(require(suite.spec, key, suite.data_dir).sha256) for key in suite.required_data(path)}
     samples = suite.load_samples(path)
     if limit is not None:
         samples = samples[:limit]
@@ -127,4 +131,4 @@ def make_plan(
                 problem = f"image path {bad[0]!r} would leave the images folder"
         if problem:
             invalid[sample.id] = problem
-    return Plan(suite, samples, ipp, base_seed, limit, path, sha, invalid)
+    return Plan(suite, samples, ipp, base_seed, limit, path, sha, invalid, data)

@@ -61,7 +61,6 @@ class Suite(ABC):
     def __init__(self, spec: SuiteSpec, data_dir: str | Path | None = None):
         self.spec = spec
         self.data_dir = data_dir
-        self._used: dict[str, str] = {}
 
     @property
     def name(self) -> str:
@@ -70,13 +69,12 @@ class Suite(ABC):
     def data_path(self, key: str) -> Path:
         """A verified official data file (refused with a clear message when missing or wrong)."""
         status = suite_data.require(self.spec, key, self.data_dir)
-        assert status.path is not None and status.sha256 is not None
-        self._used[key] = status.sha256
+        assert status.path is not None
         return status.path
 
-    def data_used(self) -> dict[str, str]:
-        """sha256 of every data file read so far, for the manifest."""
-        return dict(sorted(self._used.items()))
+    def required_data(self, prompts_file: Path | None) -> list[str]:
+        """Data keys a run needs; verified before anything is generated and recorded in the manifest."""
+        return [df.key for df in self.spec.data if not df.optional]
 
     def open_image(self, path: Path) -> Image.Image:
         """Decode fully now, so a truncated file fails here rather than inside a judge."""
