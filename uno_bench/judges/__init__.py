@@ -1,0 +1,1 @@
+"""Scorer backends: detectors, colour classifiers, VQA/VLM judges, and their replay/recording."""
