@@ -2,7 +2,10 @@
 
 A loader is `load_adapter(ckpt, settings, device="cpu", **options) -> ModelAdapter`, where `ckpt`
 is whatever locates the weights (a directory, `tiny`, a folder of images for `folder`) and
-`settings` are the sampler settings of the run (suite defaults + the user's overrides).
+`settings` are the sampler settings of the run (suite defaults + the user's overrides), and `device`
+is `cuda:<local rank>` under torchrun with NCCL, else the user's `--device` (default "auto": the
+adapter picks, e.g. CUDA when available). `identity()` must not depend on the device or the rank:
+ranks must agree on it (it names the default run dir and is compared across ranks).
 """
 
 from __future__ import annotations
