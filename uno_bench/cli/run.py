@@ -66,18 +66,18 @@ def _execute(opts: RunOptions) -> RunResult:
     finally:
         dist.close()
     if dist.is_main:
-        _report(result)
+        _report(result, " (rank 0's share)" if dist.world_size > 1 else "")
     return result
 
 
-def _report(result: RunResult) -> None:
+def _report(result: RunResult, share: str) -> None:
     console = Console()
     if result.generate:
         g = result.generate
-        console.print(f"generate: {g.written} written, {g.skipped} already there, {len(g.failed)} failed (rank 0)")
+        console.print(f"generate: {g.written} written, {g.skipped} already there, {len(g.failed)} failed{share}")
     if result.score:
         s = result.score
-        console.print(f"score: {s.scored} scored, {s.unscored} unscored, {s.skipped} already judged (rank 0)")
+        console.print(f"score: {s.scored} scored, {s.unscored} unscored, {s.skipped} already judged{share}")
     if result.summary:
         cov = result.summary["coverage"]
         headline = result.summary["results"].get("overall")
