@@ -147,11 +147,7 @@ def generate_images(
         "generation": generation_section(adapter, settings, batch_size),
         "environment": manifest.environment(),
     }
-    if dist.is_main:
-        manifest.reconcile(run_dir, sections)
-    dist.barrier()
-    if not dist.is_main:
-        manifest.reconcile(run_dir, sections, write=False)
+    manifest.reconcile_ranks(run_dir, sections, dist)
 
     root = run_dir / IMAGES
     report = GenerateReport()

@@ -128,3 +128,13 @@ def reconcile(run_dir: Path, sections: dict[str, Any], write: bool = True) -> di
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / MANIFEST, merged)
     return merged
+
+
+def reconcile_ranks(run_dir: Path, sections: dict[str, Any], dist: Any) -> dict[str, Any]:
+    """Rank 0 reconciles and writes; after a barrier every other rank checks the same sections."""
+    if dist.is_main:
+        merged = reconcile(run_dir, sections)
+    dist.barrier()
+    if not dist.is_main:
+        merged = reconcile(run_dir, sections, write=False)
+    return merged

@@ -15,7 +15,6 @@ from typing import Any
 from uno_bench.errors import UnoError
 from uno_bench.runs.seeds import SEED_POLICY, derive_seed
 from uno_bench.suites.base import Sample, Suite, id_problem, samples_digest
-from uno_bench.suites.data import require
 
 
 @dataclass(frozen=True)
@@ -112,7 +111,7 @@ def make_plan(
             raise UnoError(f"prompts file {path} does not exist")
         sha = hashlib.sha256(path.read_bytes()).hexdigest()
     # Verify every data file the run needs now, not after hours of generation.
-    data = {key: str(require(suite.spec, key, suite.data_dir).sha256) for key in suite.required_data(path)}
+    data = {key: str(suite.data_status(key).sha256) for key in suite.required_data(path)}
     samples = suite.load_samples(path)
     if limit is not None:
         samples = samples[:limit]

@@ -86,11 +86,7 @@ def score_images(
         "scoring": judge_identity_section(name, options, judge),
         "environment": manifest.environment(),
     }
-    if dist.is_main:
-        manifest.reconcile(run_dir, sections)
-    dist.barrier()
-    if not dist.is_main:
-        manifest.reconcile(run_dir, sections, write=False)
+    manifest.reconcile_ranks(run_dir, sections, dist)
 
     done = {key for key, rec in read_view(run_dir).items() if rec.get("scored")}
     mine = [item for sample in dist.shard(plan.samples) for item in plan.items_of(sample)]

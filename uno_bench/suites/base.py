@@ -61,16 +61,22 @@ class Suite(ABC):
     def __init__(self, spec: SuiteSpec, data_dir: str | Path | None = None):
         self.spec = spec
         self.data_dir = data_dir
+        self._verified: dict[str, suite_data.FileStatus] = {}  # each file is hashed once per process
 
     @property
     def name(self) -> str:
         return self.spec.name
 
-    def data_path(self, key: str) -> Path:
+    def data_status(self, key: str) -> suite_data.FileStatus:
         """A verified official data file (refused with a clear message when missing or wrong)."""
-        status = suite_data.require(self.spec, key, self.data_dir)
-        assert status.path is not None
-        return status.path
+        if key not in self._verified:
+            self._verified[key] = suite_data.require(self.spec, key, self.data_dir)
+        return self._verified[key]
+
+    def data_path(self, key: str) -> Path:
+        path = self.data_status(key).path
+        assert path is not None
+        return path
 
     def required_data(self, prompts_file: Path | None) -> list[str]:
         """Data keys a run needs; verified before anything is generated and recorded in the manifest."""
