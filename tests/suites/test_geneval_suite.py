@@ -142,8 +142,10 @@ def test_score_another_tools_folder_in_place(tmp_path, shared_suites, uno_env):
     assert before == {p: p.read_bytes() for p in folder.rglob("*") if p.is_file()}  # read in place, untouched
     assert not (run_dir / "images").exists()
 
-    # Resume: nothing new is judged; a different judge into the same run dir is refused.
-    again = subprocess.run(cmd, env=uno_env, capture_output=True, text=True)
+    # Resume (the run dir remembers the folder, prompts and judge): nothing new is judged; a different
+    # judge into the same run dir is refused.
+    again = subprocess.run(uno_cmd("score", "geneval", "--data-dir", str(shared_suites), "--run-dir", str(run_dir)),
+                           env=uno_env, capture_output=True, text=True)
     assert again.returncode == 0 and "0 scored, 11 unscored, 5 already judged" in again.stdout
     other = subprocess.run([*cmd[:-4], "--judge", "shapes-analytic", "--run-dir", str(run_dir)], env=uno_env,
                            capture_output=True, text=True)

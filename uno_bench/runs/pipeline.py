@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -80,6 +80,9 @@ def _fill_from_manifest(opts: RunOptions) -> None:
         opts.base_seed = info.get("base_seed")
     if opts.images is None and found.get("images", {}).get("external"):
         opts.images = Path(found["images"]["root"])
+    if opts.judge is None and "scoring" in found:
+        opts.judge = found["scoring"]["judge"]
+        opts.judge_options = opts.judge_options or dict(found["scoring"]["options"])
 
 
 def _short_hash(obj: Any) -> str:
@@ -100,6 +103,7 @@ def sampler_settings(plan: Plan, overrides: dict[str, Any]) -> SamplerSettings:
 
 def run_suite(opts: RunOptions, dist: Dist | None = None) -> RunResult:
     dist = dist or Dist()
+    opts = replace(opts)  # filled in below; the caller's options stay as given
     unknown = set(opts.stages) - set(STAGES)
     if unknown:
         raise UnoError(f"unknown stage(s) {', '.join(sorted(unknown))}; stages are {', '.join(STAGES)}")
