@@ -68,10 +68,6 @@ class Plan:
     def seed(self, item: Item) -> int:
         return derive_seed(self.suite.name, item.sample.id, item.index, self.base_seed)
 
-    @property
-    def expected(self) -> int:
-        return len(self.samples) * self.images_per_prompt
-
     def manifest_section(self) -> dict[str, Any]:
         spec = self.suite.spec
         return {
