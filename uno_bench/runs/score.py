@@ -58,7 +58,8 @@ def _record(plan: Plan, judge: Any, item: Item, root: Path, gen_errors: dict[str
         fields = suite.judge(judge, sample, item.index, image, path)
     except UnoError as exc:
         return unscored(f"judge failed: {exc}")
-    return {**fields, **envelope, "image_sha256": hashlib.sha256(data).hexdigest(), "scored": True,
+    # sha256 of the file's bytes: which file was judged (judges.base.image_sha256 hashes pixels instead).
+    return {**fields, **envelope, "file_sha256": hashlib.sha256(data).hexdigest(), "scored": True,
             "unscored_reason": None}
 
 
