@@ -21,12 +21,18 @@ from uno_bench.suites.geneval_rules import TAGS
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--n-per-task", type=int, default=100, help="benchmark items per task (capped by the task)")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--n-per-task", type=int, default=100, help="benchmark items per task (capped by the task)"
+    )
     parser.add_argument("--scenes", type=int, default=3, help="positive and negative scenes per item")
     parser.add_argument("--size", type=int, nargs="+", default=[64], help="image sizes in pixels")
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--levels", nargs="+", default=[lvl.name for lvl in LEVELS], help="degradation levels")
+    parser.add_argument(
+        "--levels", nargs="+", default=[lvl.name for lvl in LEVELS], help="degradation levels"
+    )
     args = parser.parse_args()
 
     levels = [lvl for lvl in LEVELS if lvl.name in args.levels]
@@ -41,7 +47,12 @@ def main() -> None:
             for tag in TAGS:
                 t = table[tag]
                 cells.append(f"{100 * t.positive_rate:.1f} / {100 * t.negative_rate:.1f} (n={t.positives})")
-                pos, neg, pos_ok, neg_ok = pos + t.positives, neg + t.negatives, pos_ok + t.positives_ok, neg_ok + t.negatives_ok
+                pos, neg, pos_ok, neg_ok = (
+                    pos + t.positives,
+                    neg + t.negatives,
+                    pos_ok + t.positives_ok,
+                    neg_ok + t.negatives_ok,
+                )
             cells.append(f"{100 * pos_ok / pos:.1f} / {100 * neg_ok / neg:.1f} (n={pos})")
             print(f"| {size} | {level.name} | {' | '.join(cells)} |  <!-- {time.time() - start:.0f} s -->")
     print("\ncells: % positives judged correct / % negatives judged wrong (n = positives = negatives)")

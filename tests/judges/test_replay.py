@@ -41,17 +41,22 @@ def items_and_images(n: int = 12):
 
 
 def judge_all(pairs, detector, colors):
-    return [judge_image(item.metadata, image, detector, colors, classes=world.SHAPES) for item, image in pairs]
+    return [
+        judge_image(item.metadata, image, detector, colors, classes=world.SHAPES) for item, image in pairs
+    ]
 
 
 def test_replay_gives_the_recorded_judges_verdicts(tmp_path):
     pairs = items_and_images()
-    with Recorder(ShapesDetector(), tmp_path / "det.jsonl") as det, Recorder(
-        ShapesColorClassifier(), tmp_path / "col.jsonl"
-    ) as col:
+    with (
+        Recorder(ShapesDetector(), tmp_path / "det.jsonl") as det,
+        Recorder(ShapesColorClassifier(), tmp_path / "col.jsonl") as col,
+    ):
         live = judge_all(pairs, det, col)
     assert any(v.correct for v in live)
-    assert any("color" in r for item, _ in pairs for r in item.metadata["include"])  # colour answers replayed too
+    assert any(
+        "color" in r for item, _ in pairs for r in item.metadata["include"]
+    )  # colour answers replayed too
 
     replay_det, replay_col = ReplayJudge(tmp_path / "det.jsonl"), ReplayJudge(tmp_path / "col.jsonl")
     assert judge_all(pairs, replay_det, replay_col) == live
@@ -79,9 +84,10 @@ def test_a_png_round_trip_keys_the_same(tmp_path):
 
 def test_missing_recordings_raise_a_specific_unscorable_error(tmp_path):
     (item, image), (_, other) = items_and_images(2)
-    with Recorder(ShapesDetector(), tmp_path / "det.jsonl") as det, Recorder(
-        ShapesColorClassifier(), tmp_path / "col.jsonl"
-    ) as col:
+    with (
+        Recorder(ShapesDetector(), tmp_path / "det.jsonl") as det,
+        Recorder(ShapesColorClassifier(), tmp_path / "col.jsonl") as col,
+    ):
         found = det.detect(image, world.SHAPES)
         col.classify(image, found, found[0].label, ["red", "blue"])
     replay_det, replay_col = ReplayJudge(tmp_path / "det.jsonl"), ReplayJudge(tmp_path / "col.jsonl")

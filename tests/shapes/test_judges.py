@@ -70,7 +70,9 @@ def test_specks_and_noise_do_not_add_objects():
 
 
 def test_two_shapes_merged_into_one_blob_are_not_a_confident_shape():
-    touching = Scene((ShapeObject("circle", "red", 0.4, 0.5, 0.25), ShapeObject("circle", "red", 0.65, 0.5, 0.25)))
+    touching = Scene(
+        (ShapeObject("circle", "red", 0.4, 0.5, 0.25), ShapeObject("circle", "red", 0.65, 0.5, 0.25))
+    )
     found = DETECTOR.detect(render(touching, 64), world.SHAPES)
     assert len(found) == 1 and found[0].score < 0.3
 

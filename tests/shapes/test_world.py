@@ -20,14 +20,26 @@ def test_suite_is_deterministic_and_seed_dependent():
     assert [i.prompt for i in world.generate_suite(10, seed=4)] != [i.prompt for i in a]
     assert [i.prompt_id for i in a] == [f"{k:05d}" for k in range(len(a))]
     assert [i.tag for i in a] == sorted((i.tag for i in a), key=TAGS.index)  # tasks in GenEval order
-    assert Counter(i.tag for i in a) == {"single_object": 4, "two_object": 10, "counting": 10, "colors": 10,
-                                         "position": 10, "color_attr": 10}
+    assert Counter(i.tag for i in a) == {
+        "single_object": 4,
+        "two_object": 10,
+        "counting": 10,
+        "colors": 10,
+        "position": 10,
+        "color_attr": 10,
+    }
 
 
 def test_task_sizes_and_prompts_are_distinct():
     sizes = {tag: len(world.task_metadata(tag)) for tag in TAGS}
-    assert sizes == {"single_object": 4, "two_object": 12, "counting": 12, "colors": 40, "position": 48,
-                     "color_attr": 1080}
+    assert sizes == {
+        "single_object": 4,
+        "two_object": 12,
+        "counting": 12,
+        "colors": 40,
+        "position": 48,
+        "color_attr": 1080,
+    }
     for tag in TAGS:
         prompts = [r["prompt"] for r in world.task_metadata(tag)]
         assert len(set(prompts)) == len(prompts)
@@ -37,7 +49,9 @@ def test_metadata_is_exactly_genevals_format():
     for tag in TAGS:
         for record in world.task_metadata(tag):
             validate_metadata(record, world.SHAPES)
-            keys = ["tag", "include", "exclude", "prompt"] if tag == "counting" else ["tag", "include", "prompt"]
+            keys = (
+                ["tag", "include", "exclude", "prompt"] if tag == "counting" else ["tag", "include", "prompt"]
+            )
             assert list(record) == keys
             for clause in record["include"]:
                 assert set(clause) <= {"class", "count", "color", "position"}
@@ -48,14 +62,40 @@ def test_metadata_is_exactly_genevals_format():
     ("tag", "prompt", "include", "exclude"),
     [
         ("single_object", "a photo of a triangle", [{"class": "triangle", "count": 1}], None),
-        ("two_object", "a photo of a cross and a circle", [{"class": "cross", "count": 1}, {"class": "circle", "count": 1}], None),
-        ("counting", "a photo of three squares", [{"class": "square", "count": 3}], [{"class": "square", "count": 4}]),
-        ("counting", "a photo of four crosses", [{"class": "cross", "count": 4}], [{"class": "cross", "count": 5}]),
+        (
+            "two_object",
+            "a photo of a cross and a circle",
+            [{"class": "cross", "count": 1}, {"class": "circle", "count": 1}],
+            None,
+        ),
+        (
+            "counting",
+            "a photo of three squares",
+            [{"class": "square", "count": 3}],
+            [{"class": "square", "count": 4}],
+        ),
+        (
+            "counting",
+            "a photo of four crosses",
+            [{"class": "cross", "count": 4}],
+            [{"class": "cross", "count": 5}],
+        ),
         ("colors", "a photo of an orange circle", [{"class": "circle", "count": 1, "color": "orange"}], None),
-        ("position", "a photo of a circle left of a square",
-         [{"class": "square", "count": 1}, {"class": "circle", "count": 1, "position": ["left of", 0]}], None),
-        ("color_attr", "a photo of a red square and an orange triangle",
-         [{"class": "square", "count": 1, "color": "red"}, {"class": "triangle", "count": 1, "color": "orange"}], None),
+        (
+            "position",
+            "a photo of a circle left of a square",
+            [{"class": "square", "count": 1}, {"class": "circle", "count": 1, "position": ["left of", 0]}],
+            None,
+        ),
+        (
+            "color_attr",
+            "a photo of a red square and an orange triangle",
+            [
+                {"class": "square", "count": 1, "color": "red"},
+                {"class": "triangle", "count": 1, "color": "orange"},
+            ],
+            None,
+        ),
     ],
 )
 def test_geneval_templates(tag, prompt, include, exclude):
@@ -79,7 +119,8 @@ def boxes_ok(scene: Scene) -> bool:
     inside = all(0 <= x1 and 0 <= y1 and x2 <= 1 and y2 <= 1 for x1, y1, x2, y2 in boxes)
     apart = all(
         a[2] + GAP <= b[0] or b[2] + GAP <= a[0] or a[3] + GAP <= b[1] or b[3] + GAP <= a[1]
-        for i, a in enumerate(boxes) for b in boxes[i + 1:]
+        for i, a in enumerate(boxes)
+        for b in boxes[i + 1 :]
     )
     return inside and apart
 
@@ -95,12 +136,14 @@ def test_sample_scene_is_deterministic_and_well_formed():
 
 
 def test_caption_groups_counts_and_articles():
-    scene = Scene((
-        ShapeObject("square", "blue", 0.8, 0.8, 0.15),
-        ShapeObject("circle", "red", 0.2, 0.2, 0.15),
-        ShapeObject("circle", "red", 0.5, 0.2, 0.15),
-        ShapeObject("triangle", "orange", 0.2, 0.8, 0.15),
-    ))
+    scene = Scene(
+        (
+            ShapeObject("square", "blue", 0.8, 0.8, 0.15),
+            ShapeObject("circle", "red", 0.2, 0.2, 0.15),
+            ShapeObject("circle", "red", 0.5, 0.2, 0.15),
+            ShapeObject("triangle", "orange", 0.2, 0.8, 0.15),
+        )
+    )
     assert world.caption(scene) == "two red circles and a blue square and an orange triangle"
 
 
@@ -126,8 +169,11 @@ def test_scenes_satisfy_their_metadata_by_construction():
             assert boxes_ok(scene)
             counts = Counter((o.shape, o.color) for o in scene.objects)
             for clause in record["include"]:
-                have = sum(n for (shape, color), n in counts.items()
-                           if shape == clause["class"] and clause.get("color", color) == color)
+                have = sum(
+                    n
+                    for (shape, color), n in counts.items()
+                    if shape == clause["class"] and clause.get("color", color) == color
+                )
                 assert have == clause["count"]
             assert len(scene.objects) == sum(c["count"] for c in record["include"])
             if tag == "position":
@@ -135,7 +181,9 @@ def test_scenes_satisfy_their_metadata_by_construction():
                 relation = record["include"][1]["position"][0]
                 for size in (32, 64, 1000):  # the official rule, at pixel scale, holds with margin to spare
                     assert relative_position(subject.box(size, size), target.box(size, size)) == {relation}
-                    assert relative_position(subject.box(size, size), target.box(size, size), 0.2) == {relation}
+                    assert relative_position(subject.box(size, size), target.box(size, size), 0.2) == {
+                        relation
+                    }
 
 
 def test_near_miss_breaks_exactly_one_thing():
@@ -162,7 +210,9 @@ def test_render_is_deterministic_at_any_size():
     assert tuple(corner) == world.BACKGROUND
 
 
-@pytest.mark.parametrize(("shape", "fill"), [("square", 1.0), ("circle", np.pi / 4), ("triangle", 0.5), ("cross", 5 / 9)])
+@pytest.mark.parametrize(
+    ("shape", "fill"), [("square", 1.0), ("circle", np.pi / 4), ("triangle", 0.5), ("cross", 5 / 9)]
+)
 def test_coverage_is_area_exact_and_anti_aliased(shape, fill):
     box = (10.3, 12.7, 22.1, 24.5)
     _, cov = coverage(shape, box, 40, 40, supersample=16)
@@ -176,5 +226,5 @@ def test_palette_colours_stay_apart():
     labs = {name: _srgb_to_lab(np.array(rgb)) for name, rgb in world.PALETTE.items()}
     labs["background"] = _srgb_to_lab(np.array(world.BACKGROUND))
     names = list(labs)
-    closest = min(np.linalg.norm(labs[a] - labs[b]) for i, a in enumerate(names) for b in names[i + 1:])
+    closest = min(np.linalg.norm(labs[a] - labs[b]) for i, a in enumerate(names) for b in names[i + 1 :])
     assert closest > 38

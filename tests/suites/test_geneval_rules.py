@@ -17,6 +17,7 @@ from uno_bench.suites.geneval_rules import (
     TAGS,
     GenEvalMetadataError,
     GenEvalOptions,
+    GenEvalVerdict,
     judge_image,
     read_class_names,
     relative_position,
@@ -67,8 +68,12 @@ def det(label: str, score: float, box=(0.0, 0.0, 10.0, 10.0)) -> Detection:
 
 def judge(metadata: dict, detections: Sequence[Detection], colors: ColorByBox | None = None, **options):
     return judge_image(
-        {"prompt": "p", **metadata}, IMAGE, FixedDetector(detections), colors or ColorByBox(),
-        GenEvalOptions(**options), classes=CLASSES,
+        {"prompt": "p", **metadata},
+        IMAGE,
+        FixedDetector(detections),
+        colors or ColorByBox(),
+        GenEvalOptions(**options),
+        classes=CLASSES,
     )
 
 
@@ -120,11 +125,17 @@ def test_at_most_16_kept_per_class_most_confident_first():
     assert kept[0][:4] == [19.0, 0.0, 24.0, 5.0]
     # the cap also bounds what an exclude clause can see
     assert judge({"tag": "single_object", "include": [one("cup")], "exclude": [one("cup", 17)]}, many).correct
-    assert judge({"tag": "single_object", "include": [one("cup")]}, many, max_objects=3).details["cup"].__len__() == 3
+    assert (
+        len(judge({"tag": "single_object", "include": [one("cup")]}, many, max_objects=3).details["cup"]) == 3
+    )
 
 
 def test_overlap_filter_is_off_by_default_and_works_when_set():
-    twins = [det("dog", 0.9, (0, 0, 10, 10)), det("dog", 0.8, (1, 0, 11, 10)), det("dog", 0.7, (50, 50, 60, 60))]
+    twins = [
+        det("dog", 0.9, (0, 0, 10, 10)),
+        det("dog", 0.8, (1, 0, 11, 10)),
+        det("dog", 0.7, (50, 50, 60, 60)),
+    ]
     meta = {"tag": "two_object", "include": [one("dog", 3)]}
     assert judge(meta, twins).correct
     suppressed = judge(meta, twins, max_overlap=0.5)
@@ -133,16 +144,23 @@ def test_overlap_filter_is_off_by_default_and_works_when_set():
 
 
 def test_details_hold_kept_boxes_with_scores_per_class():
-    verdict = judge({"tag": "two_object", "include": [one("dog"), one("cat")]},
-                    [det("dog", 0.5, (1, 2, 3, 4)), det("cat", 0.6, (5, 6, 7, 8)), det("cup", 0.1)])
+    verdict = judge(
+        {"tag": "two_object", "include": [one("dog"), one("cat")]},
+        [det("dog", 0.5, (1, 2, 3, 4)), det("cat", 0.6, (5, 6, 7, 8)), det("cup", 0.1)],
+    )
     assert verdict.correct and verdict.reason == ""
     assert verdict.details == {"dog": [[1.0, 2.0, 3.0, 4.0, 0.5]], "cat": [[5.0, 6.0, 7.0, 8.0, 0.6]]}
 
 
 def test_detector_is_asked_for_the_whole_vocabulary_in_order():
     detector = FixedDetector([])
-    judge_image({"tag": "single_object", "include": [one("cat")], "prompt": "p"}, IMAGE, detector, ColorByBox(),
-                classes=CLASSES)
+    judge_image(
+        {"tag": "single_object", "include": [one("cat")], "prompt": "p"},
+        IMAGE,
+        detector,
+        ColorByBox(),
+        classes=CLASSES,
+    )
     assert detector.calls == [list(CLASSES)]
 
 
@@ -151,7 +169,11 @@ def test_detector_is_asked_for_the_whole_vocabulary_in_order():
 
 def test_colour_checks_exactly_the_top_count_instances():
     boxes = {(0.0, 0.0, 10.0, 10.0): "blue", (20.0, 0.0, 30.0, 10.0): "red", (40.0, 0.0, 50.0, 10.0): "red"}
-    dets = [det("cat", 0.9, (0, 0, 10, 10)), det("cat", 0.8, (20, 0, 30, 10)), det("cat", 0.7, (40, 0, 50, 10))]
+    dets = [
+        det("cat", 0.9, (0, 0, 10, 10)),
+        det("cat", 0.8, (20, 0, 30, 10)),
+        det("cat", 0.7, (40, 0, 50, 10)),
+    ]
     colors = ColorByBox(boxes)
     verdict = judge({"tag": "colors", "include": [one("cat", color="red")]}, dets, colors)
     # only the most confident cat is classified, and it is blue: the two red cats do not help
@@ -183,8 +205,14 @@ def box_at(cx: float, cy: float, w: float = 10.0, h: float = 10.0) -> tuple[floa
 
 @pytest.mark.parametrize(
     ("offset", "expected"),
-    [((-30, 0), {"left of"}), ((30, 0), {"right of"}), ((0, -30), {"above"}), ((0, 30), {"below"}),
-     ((-30, -30), {"left of", "above"}), ((30, 30), {"right of", "below"})],
+    [
+        ((-30, 0), {"left of"}),
+        ((30, 0), {"right of"}),
+        ((0, -30), {"above"}),
+        ((0, 30), {"below"}),
+        ((-30, -30), {"left of", "above"}),
+        ((30, 30), {"right of", "below"}),
+    ],
 )
 def test_each_relation(offset, expected):
     b = box_at(50, 50)
@@ -240,7 +268,9 @@ def test_position_clause_pass_and_fail_messages():
     assert not verdict.correct
     assert verdict.reason == "expected dog right of target, found left of target"
     dog_on_top = det("dog", 0.9, box_at(50, 50))
-    assert judge(position_meta("above"), [cat, dog_on_top]).reason == "expected dog above target, found  target"
+    assert (
+        judge(position_meta("above"), [cat, dog_on_top]).reason == "expected dog above target, found  target"
+    )
     diagonal = det("dog", 0.9, box_at(20, 20))
     assert judge(position_meta("below"), [cat, diagonal]).reason == (
         "expected dog below target, found left of and above target"
@@ -268,7 +298,10 @@ def test_failed_target_clause_fails_the_position_clause():
     cat = det("cat", 0.9, box_at(50, 50))
     colors = ColorByBox({cat.box: "blue"})
     verdict = judge(meta, [cat, dog], colors)
-    assert verdict.reason.split("\n") == ["expected red cat>=1, found 0 red; and 1 blue", "no target for dog to be left of"]
+    assert verdict.reason.split("\n") == [
+        "expected red cat>=1, found 0 red; and 1 blue",
+        "no target for dog to be left of",
+    ]
 
 
 def test_position_threshold_option():
@@ -281,10 +314,18 @@ def test_position_threshold_option():
 
 
 def test_exclude_clauses_and_one_reason_per_failed_clause():
-    meta = {"tag": "two_object", "include": [one("dog"), one("cup")], "exclude": [one("cat", 1), one("clock", 2)]}
+    meta = {
+        "tag": "two_object",
+        "include": [one("dog"), one("cup")],
+        "exclude": [one("cat", 1), one("clock", 2)],
+    }
     dets = [det("dog", 0.9), det("cat", 0.5), det("clock", 0.5), det("clock", 0.4)]
     verdict = judge(meta, dets)
-    assert verdict.reason.split("\n") == ["expected cup>=1, found 0", "expected cat<1, found 1", "expected clock<2, found 2"]
+    assert verdict.reason.split("\n") == [
+        "expected cup>=1, found 0",
+        "expected cat<1, found 1",
+        "expected clock<2, found 2",
+    ]
     assert judge(meta, [det("dog", 0.9), det("cup", 0.9), det("clock", 0.5)]).correct
 
 
@@ -293,9 +334,16 @@ def test_exclude_clauses_and_one_reason_per_failed_clause():
 
 def test_unknown_class_is_a_per_sample_error_with_a_hint():
     detector = FixedDetector([])
-    with pytest.raises(GenEvalMetadataError, match=r"'dgo' is not in the detector's vocabulary.*did you mean 'dog'"):
-        judge_image({"tag": "single_object", "include": [one("dgo")], "prompt": "p"}, IMAGE, detector, ColorByBox(),
-                    classes=CLASSES)
+    with pytest.raises(
+        GenEvalMetadataError, match=r"'dgo' is not in the detector's vocabulary.*did you mean 'dog'"
+    ):
+        judge_image(
+            {"tag": "single_object", "include": [one("dgo")], "prompt": "p"},
+            IMAGE,
+            detector,
+            ColorByBox(),
+            classes=CLASSES,
+        )
     assert detector.calls == []  # rejected before any judge runs
     assert issubclass(GenEvalMetadataError, UnscorableError)
 
@@ -306,7 +354,9 @@ def test_a_bad_record_does_not_stop_the_others():
     records = []
     for i, meta in enumerate([good, bad, good]):
         try:
-            verdict = judge_image(meta, IMAGE, FixedDetector([det("dog", 0.9)]), ColorByBox(), classes=CLASSES)
+            verdict = judge_image(
+                meta, IMAGE, FixedDetector([det("dog", 0.9)]), ColorByBox(), classes=CLASSES
+            )
             records.append(result_record(f"{i}.png", meta, verdict))
         except UnscorableError as exc:
             records.append(unscored_record(f"{i}.png", meta, str(exc)))
@@ -339,7 +389,12 @@ def test_every_official_record_validates_against_object_names():
     for record in records:
         validate_metadata(record, classes)
     assert Counter(r["tag"] for r in records) == {
-        "single_object": 80, "two_object": 99, "counting": 80, "colors": 94, "position": 100, "color_attr": 100
+        "single_object": 80,
+        "two_object": 99,
+        "counting": 80,
+        "colors": 94,
+        "position": 100,
+        "color_attr": 100,
     }
     assert set(TAGS) == {r["tag"] for r in records}
 
@@ -361,23 +416,23 @@ def test_options_parse_like_the_official_flag():
 
 def rec(tag: str, meta_id: int, correct: bool) -> dict:
     meta = {"tag": tag, "include": [one("dog", meta_id)], "prompt": f"p{meta_id}"}
-    return result_record(f"{meta_id}.png", meta, _verdict(correct))
-
-
-def _verdict(correct: bool):
-    from uno_bench.suites.geneval_rules import GenEvalVerdict
-
-    return GenEvalVerdict(correct, "" if correct else "x")
+    return result_record(f"{meta_id}.png", meta, GenEvalVerdict(correct, "" if correct else "x"))
 
 
 def test_summary_overall_is_the_unweighted_mean_of_task_accuracies():
     records = [
-        rec("single_object", 1, True), rec("single_object", 1, False),
-        rec("single_object", 2, True), rec("single_object", 2, True),
-        rec("counting", 3, False), rec("counting", 3, False),
-        rec("position", 4, True), rec("position", 4, False),
+        rec("single_object", 1, True),
+        rec("single_object", 1, False),
+        rec("single_object", 2, True),
+        rec("single_object", 2, True),
+        rec("counting", 3, False),
+        rec("counting", 3, False),
+        rec("position", 4, True),
+        rec("position", 4, False),
     ]
-    records.append(unscored_record("x.png", {"tag": "position", "include": [], "prompt": "p5"}, "replay miss"))
+    records.append(
+        unscored_record("x.png", {"tag": "position", "include": [], "prompt": "p5"}, "replay miss")
+    )
     summary = summarize(records, expected=12)
     assert summary["tasks"] == {
         "single_object": {"accuracy": 0.75, "correct": 3, "n": 4},
@@ -388,7 +443,11 @@ def test_summary_overall_is_the_unweighted_mean_of_task_accuracies():
     assert summary["correct_images"] == pytest.approx(4 / 8)  # image-weighted, not the headline
     assert summary["total_images"] == 8 and summary["total_prompts"] == 4
     assert summary["correct_prompts"] == pytest.approx(3 / 4)  # prompt 3 has no correct image
-    assert summary["scored"] == 8 and summary["unscored"] == 1 and summary["unscored_reasons"] == {"replay miss": 1}
+    assert (
+        summary["scored"] == 8
+        and summary["unscored"] == 1
+        and summary["unscored_reasons"] == {"replay miss": 1}
+    )
     assert summary["expected"] == 12 and summary["coverage"] == pytest.approx(8 / 12)
 
 

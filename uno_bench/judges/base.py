@@ -52,8 +52,7 @@ class Detector(Protocol):
 
 @runtime_checkable
 class ColorClassifier(Protocol):
-    def identity(self) -> dict[str, Any]:
-        ...
+    def identity(self) -> dict[str, Any]: ...
 
     def classify(
         self, image: Image.Image, detections: Sequence[Detection], class_name: str, colors: Sequence[str]

@@ -103,9 +103,15 @@ def _detect_key(image: str, classes: Sequence[str]) -> str:
 
 
 def _classify_key(
-    image: str, class_name: str, boxes: Sequence[Sequence[float]], masks: Sequence[str | None], colors: Sequence[str]
+    image: str,
+    class_name: str,
+    boxes: Sequence[Sequence[float]],
+    masks: Sequence[str | None],
+    colors: Sequence[str],
 ) -> str:
-    return json.dumps(["classify", image, class_name, [[float(v) for v in b] for b in boxes], list(masks), list(colors)])
+    return json.dumps(
+        ["classify", image, class_name, [[float(v) for v in b] for b in boxes], list(masks), list(colors)]
+    )
 
 
 # ------------------------------------------------------------------------------------------ file
@@ -179,27 +185,31 @@ class Recorder:
 
     def detect(self, image: Image.Image, classes: Sequence[str]) -> list[Detection]:
         detections = self.judge.detect(image, classes)
-        self._append({
-            "op": "detect",
-            "image": image_sha256(image),
-            "classes": list(classes),
-            "detections": [_detection_to_json(d) for d in detections],
-        })
+        self._append(
+            {
+                "op": "detect",
+                "image": image_sha256(image),
+                "classes": list(classes),
+                "detections": [_detection_to_json(d) for d in detections],
+            }
+        )
         return detections
 
     def classify(
         self, image: Image.Image, detections: Sequence[Detection], class_name: str, colors: Sequence[str]
     ) -> list[str]:
         result = self.judge.classify(image, detections, class_name, colors)
-        self._append({
-            "op": "classify",
-            "image": image_sha256(image),
-            "class_name": class_name,
-            "boxes": [[float(v) for v in d.box] for d in detections],
-            "masks": [mask_digest(d.mask) for d in detections],
-            "colors": list(colors),
-            "result": list(result),
-        })
+        self._append(
+            {
+                "op": "classify",
+                "image": image_sha256(image),
+                "class_name": class_name,
+                "boxes": [[float(v) for v in d.box] for d in detections],
+                "masks": [mask_digest(d.mask) for d in detections],
+                "colors": list(colors),
+                "result": list(result),
+            }
+        )
         return result
 
 
@@ -219,7 +229,9 @@ class ReplayJudge:
                 key = _detect_key(rec["image"], rec["classes"])
                 self._answers[key] = rec["detections"]
             elif op == "classify":
-                key = _classify_key(rec["image"], rec["class_name"], rec["boxes"], rec["masks"], rec["colors"])
+                key = _classify_key(
+                    rec["image"], rec["class_name"], rec["boxes"], rec["masks"], rec["colors"]
+                )
                 self._answers[key] = rec["result"]
             else:
                 raise UnoError(f"{self.path}:{number}: unknown record op {op!r}")

@@ -88,7 +88,9 @@ def measure(
             continue
         tally = results.setdefault(item.tag, TaskAccuracy())
         # Each item gets its own stream, so subsets of tasks or items reproduce the same scenes.
-        stream = int.from_bytes(hashlib.sha256(f"{seed}:{item.prompt_id}:{level.name}:{size}".encode()).digest()[:8])
+        stream = int.from_bytes(
+            hashlib.sha256(f"{seed}:{item.prompt_id}:{level.name}:{size}".encode()).digest()[:8]
+        )
         rng = np.random.default_rng(stream)
         for _ in range(scenes_per_item):
             for positive in (True, False):

@@ -81,8 +81,13 @@ class ShapesDetector:
 
     VERSION = 1
 
-    def __init__(self, shapes: Sequence[str] = SHAPES, min_size: float = MIN_SIZE, min_threshold: float = 40.0,
-                 model_error: float = 0.03):
+    def __init__(
+        self,
+        shapes: Sequence[str] = SHAPES,
+        min_size: float = MIN_SIZE,
+        min_threshold: float = 40.0,
+        model_error: float = 0.03,
+    ):
         self.shapes = tuple(shapes)
         self.min_size = min_size  # smallest object side the world draws, fraction of the image side
         self.min_threshold = min_threshold  # least colour distance (0-255) that seeds a component
@@ -123,8 +128,17 @@ class ShapesDetector:
                 detections.append(det)
         return detections
 
-    def _component(self, arr: np.ndarray, labels: np.ndarray, index: int, window: tuple[slice, slice],
-                   bg: np.ndarray, noise: float, smallest: float, scale: float) -> Detection | None:
+    def _component(
+        self,
+        arr: np.ndarray,
+        labels: np.ndarray,
+        index: int,
+        window: tuple[slice, slice],
+        bg: np.ndarray,
+        noise: float,
+        smallest: float,
+        scale: float,
+    ) -> Detection | None:
         height, width = labels.shape
         reach = max(3, int(np.ceil(1.5 * max(_BLURS) * scale)))  # blurred edges fall below the seed threshold
         pad = reach + 1
@@ -147,7 +161,9 @@ class ShapesDetector:
         mask = (alpha >= 0.5) & region
         if not mask.any():
             return None
-        shape, correlation, aspect, p_shape = self._classify(alpha, region, total, noise / np.sqrt(strength), scale)
+        shape, correlation, aspect, p_shape = self._classify(
+            alpha, region, total, noise / np.sqrt(strength), scale
+        )
         fit = float(np.clip((correlation - 0.6) / 0.3, 0.0, 1.0))
         square = float(np.clip((1.9 - aspect) / 0.5, 0.0, 1.0))
         size = float(np.clip((total / smallest - 0.25) / 0.25, 0.0, 1.0))
@@ -157,8 +173,9 @@ class ShapesDetector:
         box = (float(c0 + xs.min()), float(r0 + ys.min()), float(c0 + xs.max() + 1), float(r0 + ys.max() + 1))
         return Detection(label=shape, score=p_shape * fit * square * size, box=box, mask=full)
 
-    def _classify(self, alpha: np.ndarray, region: np.ndarray, total: float, alpha_noise: float,
-                  scale: float) -> tuple[str, float, float, float]:
+    def _classify(
+        self, alpha: np.ndarray, region: np.ndarray, total: float, alpha_noise: float, scale: float
+    ) -> tuple[str, float, float, float]:
         """Best shape, its correlation, its fitted box's aspect ratio, and its probability."""
         h, w = alpha.shape
         ys, xs = np.mgrid[0:h, 0:w] + 0.5
@@ -206,7 +223,9 @@ def _srgb_to_lab(rgb: np.ndarray) -> np.ndarray:
     xyz = c @ np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]).T
     xyz = xyz / np.array([0.95047, 1.0, 1.08883])
     f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
-    return np.stack([116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1)
+    return np.stack(
+        [116 * f[..., 1] - 16, 500 * (f[..., 0] - f[..., 1]), 200 * (f[..., 1] - f[..., 2])], axis=-1
+    )
 
 
 class ShapesColorClassifier:
@@ -216,10 +235,15 @@ class ShapesColorClassifier:
     _OPACITIES = np.linspace(0.8, 1.0, 5)
 
     def identity(self) -> dict[str, Any]:
-        return {"name": "shapes-analytic-color", "version": self.VERSION, "palette": {k: list(v) for k, v in PALETTE.items()}}
+        return {
+            "name": "shapes-analytic-color",
+            "version": self.VERSION,
+            "palette": {k: list(v) for k, v in PALETTE.items()},
+        }
 
-    def classify(self, image: Image.Image, detections: Sequence[Detection], class_name: str,
-                 colors: Sequence[str]) -> list[str]:
+    def classify(
+        self, image: Image.Image, detections: Sequence[Detection], class_name: str, colors: Sequence[str]
+    ) -> list[str]:
         unknown = [c for c in colors if c not in PALETTE]
         if unknown:
             raise ValueError(f"colours {unknown} are not in the shapes palette")
@@ -247,5 +271,5 @@ class ShapesColorClassifier:
             return np.asarray(det.mask, dtype=bool)
         x1, y1, x2, y2 = (int(round(v)) for v in det.box)
         pixels = np.zeros((height, width), dtype=bool)
-        pixels[max(y1, 0):min(y2, height), max(x1, 0):min(x2, width)] = True
+        pixels[max(y1, 0) : min(y2, height), max(x1, 0) : min(x2, width)] = True
         return pixels & (np.linalg.norm(arr - bg, axis=2) > 40)

@@ -1,7 +1,8 @@
 """Scene -> anti-aliased RGB image at any size, plus the degradations used to test the judges.
 
 Each pixel gets the fraction of supersample x supersample sample points a shape covers (the same
-as drawing on a larger canvas and box-filtering it down), so edges are anti-aliased by area. Everything is deterministic: same scene and size, same pixels.
+as drawing on a larger canvas and box-filtering it down), so edges are anti-aliased by area.
+Everything is deterministic: same scene and size, same pixels.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ def auto_supersample(width: int, height: int) -> int:
     return int(np.clip(512 // min(width, height), 2, 16))
 
 
-def shape_contains(shape: str, box: tuple[float, float, float, float], xs: np.ndarray, ys: np.ndarray) -> np.ndarray:
+def shape_contains(
+    shape: str, box: tuple[float, float, float, float], xs: np.ndarray, ys: np.ndarray
+) -> np.ndarray:
     """Which points (xs[None, :], ys[:, None], pixel units) lie inside a shape drawn in its box."""
     x1, y1, x2, y2 = box
     w, h = x2 - x1, y2 - y1
@@ -59,7 +62,9 @@ def coverage(
     return window, cov
 
 
-def render(scene: Scene, size: int = 64, height: int | None = None, supersample: int | None = None) -> Image.Image:
+def render(
+    scene: Scene, size: int = 64, height: int | None = None, supersample: int | None = None
+) -> Image.Image:
     """Render `scene` to an RGB image of `size` x `height` (square by default).
 
     Each object is blended over what lies below by its exact sub-pixel coverage, which is what

@@ -178,7 +178,9 @@ def group_relation(
 # ------------------------------------------------------------------------------------- metadata
 
 
-def _record(tag: str, include: list[dict[str, Any]], exclude: list[dict[str, Any]] | None = None) -> dict[str, Any]:
+def _record(
+    tag: str, include: list[dict[str, Any]], exclude: list[dict[str, Any]] | None = None
+) -> dict[str, Any]:
     record: dict[str, Any] = {"tag": tag, "include": include}
     if exclude:
         record["exclude"] = exclude
@@ -196,7 +198,8 @@ def task_metadata(tag: str) -> list[dict[str, Any]]:
     if tag == "counting":
         return [
             _record(tag, [{"class": x, "count": n}], [{"class": x, "count": n + 1}])
-            for x in SHAPES for n in COUNTS
+            for x in SHAPES
+            for n in COUNTS
         ]
     if tag == "colors":
         return [_record(tag, [{"class": x, "count": 1, "color": c}]) for x in SHAPES for c in COLORS]
@@ -204,12 +207,16 @@ def task_metadata(tag: str) -> list[dict[str, Any]]:
         # GenEval lists the reference object B first: "A <rel> B" = include[1] <rel> include[0].
         return [
             _record(tag, [{"class": b, "count": 1}, {"class": a, "count": 1, "position": [rel, 0]}])
-            for a, b in pairs for rel in RELATIONS
+            for a, b in pairs
+            for rel in RELATIONS
         ]
     if tag == "color_attr":
         return [
             _record(tag, [{"class": x, "count": 1, "color": c1}, {"class": y, "count": 1, "color": c2}])
-            for x, y in pairs for c1 in COLORS for c2 in COLORS if c1 != c2
+            for x, y in pairs
+            for c1 in COLORS
+            for c2 in COLORS
+            if c1 != c2
         ]
     raise ValueError(f"unknown GenEval tag {tag!r}; known: {', '.join(TAGS)}")
 
@@ -245,8 +252,11 @@ def _fits(candidate: ShapeObject, placed: Sequence[ShapeObject], gap: float = GA
 
 
 def _scatter(
-    rng: np.random.Generator, specs: Sequence[tuple[str, str, float]], region: tuple[float, float, float, float],
-    placed: Sequence[ShapeObject] = (), tries: int = 200,
+    rng: np.random.Generator,
+    specs: Sequence[tuple[str, str, float]],
+    region: tuple[float, float, float, float],
+    placed: Sequence[ShapeObject] = (),
+    tries: int = 200,
 ) -> list[ShapeObject] | None:
     """Place (shape, colour, size) objects uniformly in `region` without overlap, or None."""
     out = list(placed)
@@ -257,13 +267,15 @@ def _scatter(
             lo_y, hi_y = ry1 + size / 2, ry2 - size / 2
             if lo_x > hi_x or lo_y > hi_y:
                 return None
-            obj = ShapeObject(shape, color, float(rng.uniform(lo_x, hi_x)), float(rng.uniform(lo_y, hi_y)), size)
+            obj = ShapeObject(
+                shape, color, float(rng.uniform(lo_x, hi_x)), float(rng.uniform(lo_y, hi_y)), size
+            )
             if _fits(obj, out):
                 out.append(obj)
                 break
         else:
             return None
-    return out[len(placed):]
+    return out[len(placed) :]
 
 
 def _robust_relation(first: Sequence[ShapeObject], second: Sequence[ShapeObject], relation: str) -> bool:
@@ -308,7 +320,9 @@ def _layout(
                 break
             placed[k] = objs
             flat += objs
-        if ok and (relation is None or _robust_relation(placed[relation[1]], placed[relation[2]], relation[0])):
+        if ok and (
+            relation is None or _robust_relation(placed[relation[1]], placed[relation[2]], relation[0])
+        ):
             return placed
     raise RuntimeError(f"could not lay out {[len(g) for g in groups]} objects with relation {relation}")
 
@@ -327,7 +341,9 @@ def scene_for_metadata(metadata: Mapping[str, Any], rng: np.random.Generator) ->
         if req["class"] not in SHAPES:
             raise ValueError(f"class {req['class']!r} is not a shape ({', '.join(SHAPES)})")
         colors = [req.get("color") or COLORS[rng.integers(len(COLORS))] for _ in range(req["count"])]
-        groups.append([(req["class"], c, s) for c, s in zip(colors, _sizes(rng, total, req["count"]), strict=True)])
+        groups.append(
+            [(req["class"], c, s) for c, s in zip(colors, _sizes(rng, total, req["count"]), strict=True)]
+        )
     relation = None
     for index, req in enumerate(includes):
         if "position" in req:
@@ -390,7 +406,10 @@ def sample_scene(
         kind = (SHAPES[rng.integers(len(SHAPES))], COLORS[rng.integers(len(COLORS))])
         if kind not in kinds:
             kinds.append(kind)
-    groups = [[(shape, color, s) for s in _sizes(rng, n_objects, n)] for (shape, color), n in zip(kinds, counts, strict=True)]
+    groups = [
+        [(shape, color, s) for s in _sizes(rng, n_objects, n)]
+        for (shape, color), n in zip(kinds, counts, strict=True)
+    ]
     relation = None
     if n_groups == 2 and rng.random() < relation_prob:
         relation = (RELATIONS[rng.integers(len(RELATIONS))], 0, 1)

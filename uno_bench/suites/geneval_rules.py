@@ -79,7 +79,11 @@ class GenEvalOptions:
             if key not in known:
                 close = difflib.get_close_matches(key, known, n=1)
                 hint = f"; did you mean '{close[0]}'?" if close else ""
-                judge_note = " (clip_model and model choose judges, not rules)" if key in ("clip_model", "model") else ""
+                judge_note = (
+                    " (clip_model and model choose judges, not rules)"
+                    if key in ("clip_model", "model")
+                    else ""
+                )
                 raise UnoError(f"unknown GenEval option '{key}'{hint}{judge_note}; known: {', '.join(known)}")
             try:
                 if key == "crop":
@@ -160,9 +164,13 @@ def validate_metadata(metadata: Mapping[str, Any], classes: Sequence[str]) -> No
                 raise GenEvalMetadataError(f"{where}: position must be [relation, index], got {pos!r}")
             relation, target = pos
             if relation not in RELATIONS:
-                raise GenEvalMetadataError(f"{where}: relation {relation!r} is not one of {', '.join(RELATIONS)}")
+                raise GenEvalMetadataError(
+                    f"{where}: relation {relation!r} is not one of {', '.join(RELATIONS)}"
+                )
             if isinstance(target, bool) or not isinstance(target, int) or not 0 <= target < index:
-                raise GenEvalMetadataError(f"{where}: position target {target!r} must name an earlier include")
+                raise GenEvalMetadataError(
+                    f"{where}: position target {target!r} must name an earlier include"
+                )
     for index, req in enumerate(metadata.get("exclude", [])):
         check_class(req.get("class"), f"exclude[{index}]")
         check_count(req.get("count"), f"exclude[{index}]")
@@ -177,7 +185,9 @@ def compute_iou(box_a: Sequence[float], box_b: Sequence[float]) -> float:
     def area(box: Sequence[float]) -> float:
         return max(box[2] - box[0] + 1, 0) * max(box[3] - box[1] + 1, 0)
 
-    inter = area([max(box_a[0], box_b[0]), max(box_a[1], box_b[1]), min(box_a[2], box_b[2]), min(box_a[3], box_b[3])])
+    inter = area(
+        [max(box_a[0], box_b[0]), max(box_a[1], box_b[1]), min(box_a[2], box_b[2]), min(box_a[3], box_b[3])]
+    )
     union = area(box_a) + area(box_b) - inter
     return inter / union if union else 0.0
 
@@ -210,7 +220,10 @@ def relative_position(
 
 
 def filter_detections(
-    detections: Iterable[Detection], classes: Sequence[str], tag: str, options: GenEvalOptions = GenEvalOptions()
+    detections: Iterable[Detection],
+    classes: Sequence[str],
+    tag: str,
+    options: GenEvalOptions = GenEvalOptions(),
 ) -> dict[str, list[Detection]]:
     """Per class (vocabulary order): threshold, sort by confidence, cap, optional IoU suppression."""
     threshold = options.counting_threshold if tag == "counting" else options.threshold
@@ -239,7 +252,9 @@ ClassifyFn = Callable[[Sequence[Detection], str], list[str]]
 
 
 def evaluate(
-    metadata: Mapping[str, Any], kept: Mapping[str, list[Detection]], classify: ClassifyFn,
+    metadata: Mapping[str, Any],
+    kept: Mapping[str, list[Detection]],
+    classify: ClassifyFn,
     position_threshold: float = 0.1,
 ) -> tuple[bool, str]:
     """Apply the include/exclude clauses to already-filtered detections."""
@@ -257,12 +272,15 @@ def evaluate(
             if "color" in req:
                 colors = classify(found, name)
                 if len(colors) != len(found):
-                    raise ValueError(f"colour judge returned {len(colors)} colours for {len(found)} instances")
+                    raise ValueError(
+                        f"colour judge returned {len(colors)} colours for {len(found)} instances"
+                    )
                 wanted = req["color"]
                 if colors.count(wanted) < count:
                     matched = False
                     tally = ", ".join(f"{colors.count(c)} {c}" for c in COLORS if c in colors)
-                    reasons.append(f"expected {wanted} {name}>={count}, found {colors.count(wanted)} {wanted}; and {tally}")
+                    hits = colors.count(wanted)
+                    reasons.append(f"expected {wanted} {name}>={count}, found {hits} {wanted}; and {tally}")
             if "position" in req and matched:
                 relation, target = req["position"]
                 targets = matched_groups[target]
