@@ -1,4 +1,5 @@
-"""Shared fixtures: a random tiny checkpoint in the official layout, and the shared suites folder."""
+"""Shared fixtures: a random tiny checkpoint in the official layout, where the official data lives,
+and how to launch uno in a subprocess."""
 
 from __future__ import annotations
 
@@ -8,9 +9,25 @@ from pathlib import Path
 import pytest
 import torch
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parent.parent
 
 torch.set_num_threads(min(2, os.cpu_count() or 1))
+
+
+def _shared_suites() -> Path | None:
+    for candidate in (REPO.parent / "shared" / "suites", Path("/work/shared/suites")):
+        if (candidate / "geneval" / "prompts" / "evaluation_metadata.jsonl").is_file():
+            return candidate
+    return None
+
+
+@pytest.fixture(scope="session")
+def shared_suites() -> Path:
+    """The official data files (never committed to the repo): ../shared/suites beside the checkout."""
+    found = _shared_suites()
+    if found is None:
+        pytest.skip("official suite data not found at ../shared/suites or /work/shared/suites")
+    return found
 
 
 @pytest.fixture(scope="session")
@@ -27,9 +44,14 @@ def tiny_loaded(tiny_ckpt):
     return checkpoint.load(tiny_ckpt, dtype=torch.float32)
 
 
-@pytest.fixture(scope="session")
-def shared_suites() -> Path:
-    for candidate in (REPO.parent / "shared" / "suites", Path("/work/shared/suites")):
-        if candidate.is_dir():
-            return candidate
-    pytest.skip("the shared benchmark data folder (../shared/suites) is not present")
+@pytest.fixture()
+def uno_env(tmp_path: Path) -> dict[str, str]:
+    """Environment for subprocesses: this checkout's uno_bench first, caches inside tmp_path."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
+    env["UNO_CACHE_DIR"] = str(tmp_path / "cache")
+    env.pop("UNO_DATA_DIR", None)
+    env.pop("WORLD_SIZE", None)
+    env.pop("RANK", None)
+    env["COLUMNS"] = "200"  # rich tables unwrapped, so tests can read them
+    return env

@@ -53,8 +53,23 @@ class Registry(Generic[T]):
         return self._entries[self.canonical(name)]
 
     def get(self, name: str) -> T:
-        module_name, _, attr = self.entry(name).target.partition(":")
-        return getattr(importlib.import_module(module_name), attr)
+        entry = self.entry(name)
+        module_name, _, attr = entry.target.partition(":")
+        try:
+            module = importlib.import_module(module_name)
+        except ModuleNotFoundError as exc:
+            # The target itself (or its package) is absent: a registered name whose code is not in
+            # this installation yet. A missing third-party import inside it is a different error.
+            if exc.name and (module_name == exc.name or module_name.startswith(exc.name + ".")):
+                raise UnoError(
+                    f"{self.kind} '{entry.name}' is registered but not available in this installation "
+                    f"(module {module_name} not found)"
+                ) from exc
+            raise
+        try:
+            return getattr(module, attr)
+        except AttributeError:
+            raise UnoError(f"{self.kind} '{entry.name}': {module_name} has no '{attr}'") from None
 
     def names(self) -> list[str]:
         return sorted(self._entries)

@@ -19,6 +19,9 @@ class GenerationRequest:
     seed: int  # derived from (suite, prompt id, sample index, base seed) only
     width: int
     height: int
+    # Where the image goes in the suite's official layout (e.g. "00012/samples/0003.png"). Models
+    # must not let it change pixels; adapters that read existing images (`folder`) use it.
+    key: str = ""
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,74 @@
+"""`uno-bench run / score / summarize` as a user runs them (subprocess, exit codes, one-line errors)."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from conftest import uno_cmd
+
+
+def _uno(env, *args):
+    return subprocess.run(uno_cmd(*args), env=env, capture_output=True, text=True)
+
+
+def test_run_resume_refuse_and_stages_alone(tmp_path, uno_env):
+    out = tmp_path / "runs"
+    first = _uno(uno_env, "run", "shapes", "--model", "shapes-oracle", "--limit", "3", "--out", str(out))
+    assert first.returncode == 0, first.stderr
+    assert "shapes overall = 1.0000  (coverage 12/12 images scored)" in first.stdout
+    [run_dir] = (out / "shapes").iterdir()
+    assert run_dir.name.startswith("shapes-oracle-")
+
+    again = _uno(uno_env, "run", "shapes", "--model", "shapes-oracle", "--limit", "3", "--out", str(out))
+    assert "0 written, 12 already there" in again.stdout and "12 already judged" in again.stdout
+
+    # A different setting goes to its own default dir, and is refused in an existing one.
+    other = _uno(uno_env, "run", "shapes", "--model", "shapes-oracle", "--limit", "3", "--out", str(out),
+                 "--cfg-text-scale", "5")
+    assert other.returncode == 0 and len(list((out / "shapes").iterdir())) == 2
+    refused = _uno(uno_env, "run", "shapes", "--model", "shapes-oracle", "--limit", "3", "--run-dir", str(run_dir),
+                   "--cfg-text-scale", "5")
+    assert refused.returncode == 2
+    assert "generation.sampler.cfg_text_scale: 4.0 -> 5.0" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
+
+    # The stages one by one give the same summary, byte for byte; score/summarize reuse the run's plan.
+    staged = tmp_path / "staged"
+    assert _uno(uno_env, "run", "shapes", "--model", "shapes-oracle", "--limit", "3", "--run-dir", str(staged),
+                "--stage", "generate").returncode == 0
+    assert not (staged / "records.jsonl").exists() and len(list(staged.rglob("*.png"))) == 12
+    assert _uno(uno_env, "score", "shapes", "--run-dir", str(staged)).returncode == 0
+    (staged / "summary.json").unlink()
+    assert _uno(uno_env, "summarize", str(staged)).returncode == 0
+    assert (staged / "summary.json").read_bytes() == (run_dir / "summary.json").read_bytes()
+    assert (staged / "records.jsonl").read_bytes() == (run_dir / "records.jsonl").read_bytes()
+
+
+def test_model_failures_do_not_abort_the_run(tmp_path, uno_env, shared_suites):
+    """The oracle cannot draw GenEval's COCO prompts: each image fails alone, the run finishes."""
+    done = _uno(uno_env, "run", "geneval", "--model", "shapes-oracle", "--limit", "1", "--images-per-prompt", "2",
+                "--data-dir", str(shared_suites), "--judge", "shapes-analytic", "--run-dir", str(tmp_path / "r"))
+    assert done.returncode == 0, done.stderr
+    assert "0 written, 0 already there, 2 failed" in done.stdout and "coverage 0/2" in done.stdout
+    summary = json.loads((tmp_path / "r/summary.json").read_text())
+    [reason] = summary["coverage"]["unscored_reasons"]
+    assert reason.startswith("image missing (shapes-oracle cannot draw 'a photo of a bench'")
+    assert summary["results"]["overall"] is None
+
+
+def test_user_errors_are_one_line_with_exit_code_2(tmp_path, uno_env):
+    cases = [
+        (("run", "shapse", "--model", "shapes-oracle"), "unknown suite 'shapse'; did you mean 'shapes'"),
+        (("run", "dpg", "--ckpt", "tiny"), "but no implementation in this version of uno yet"),
+        (("run", "shapes", "--model", "shapes-oracle", "--limit", "0"), "--limit must be at least 1"),
+        (("run", "shapes"), "say which model to run"),
+        (("run", "shapes", "--model", "shapes-oracle", "--cfg-interval", "0.4"), "--cfg-interval expects two"),
+        (("run", "shapes", "--model", "shapes-oracle", "--stage", "judge"), "unknown stage(s) judge"),
+        (("score", "shapes"), "--run-dir DIR or --images DIR"),
+        (("summarize", str(tmp_path)), "is not a uno run dir"),
+    ]
+    for args, message in cases:
+        done = _uno(uno_env, *args, "--out", str(tmp_path)) if args[0] == "run" else _uno(uno_env, *args)
+        assert done.returncode == 2, (args, done.stderr)
+        assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, (args, done.stderr)

@@ -1,0 +1,68 @@
+"""Judge names -> factories, imported lazily (naming a judge never loads weights or torch).
+
+A factory is `factory(role, options) -> judge`, where `role` says what the suite needs from it
+("detector" or "colors" for GenEval-style suites) and `options` are the user's `--judge-option`
+pairs meant for judges (rule options are taken out by the suite first). A factory rejects options
+it does not know and roles it cannot fill, with a one-line UnoError. Names registered here whose
+module does not exist yet (mask2former, clip) give a clear "not available" error when used.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from uno_bench.errors import UnoError
+from uno_bench.registry import Registry
+
+ROLES = ("detector", "colors")
+
+JUDGES: Registry[Any] = Registry("judge")
+JUDGES.register(
+    "shapes-analytic", "uno_bench.judges.registry:shapes_analytic",
+    help="exact shape and colour recovery for the synthetic shapes world (CPU, no weights)",
+)
+JUDGES.register(
+    "replay", "uno_bench.judges.registry:replay",
+    help="answers recorded earlier from another judge: --judge-option recording=PATH",
+)
+JUDGES.register(
+    "mask2former", "uno_bench.judges.mask2former:load_judge", aliases=("mmdet", "mask2former-swin-s"),
+    help="GenEval's official detector: Mask2Former Swin-S through mmdet 2.x (pip install 'uno[mmdet]')",
+)
+JUDGES.register(
+    "clip", "uno_bench.judges.clip_color:load_judge", aliases=("clip-vit-l-14",),
+    help="GenEval's official colour classifier: open_clip ViT-L-14 (openai), 3 templates per class",
+)
+
+
+def _no_options(name: str, options: Mapping[str, str], allowed: tuple[str, ...] = ()) -> None:
+    unknown = sorted(set(options) - set(allowed))
+    if unknown:
+        raise UnoError(f"judge '{name}' takes no option(s) {', '.join(unknown)}" +
+                       (f" (it takes: {', '.join(allowed)})" if allowed else ""))
+
+
+def shapes_analytic(role: str, options: Mapping[str, str]) -> Any:
+    from uno_bench.shapes.judges import ShapesColorClassifier, ShapesDetector
+
+    _no_options("shapes-analytic", options)
+    return ShapesDetector() if role == "detector" else ShapesColorClassifier()
+
+
+def replay(role: str, options: Mapping[str, str]) -> Any:
+    from uno_bench.judges.replay import ReplayJudge
+
+    _no_options("replay", options, ("recording",))
+    path = options.get("recording")
+    if not path:
+        raise UnoError("the replay judge needs --judge-option recording=PATH (a recording made with judges.replay)")
+    return ReplayJudge(path)  # it answers both roles
+
+
+def load_role(name: str, role: str, options: Mapping[str, str]) -> Any:
+    """The judge registered as `name`, built for `role`."""
+    if role not in ROLES:
+        raise ValueError(f"unknown judge role {role!r}")
+    factory = JUDGES.get(name)
+    return factory(role, dict(options))

@@ -1,0 +1,1 @@
+"""Run directories: manifest, resumable stages (generate, score, summarize), sharding across ranks."""
