@@ -4,6 +4,7 @@ and how to launch uno in a subprocess."""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import pytest
@@ -51,7 +52,13 @@ def uno_env(tmp_path: Path) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([str(REPO), env.get("PYTHONPATH", "")]).rstrip(os.pathsep)
     env["UNO_CACHE_DIR"] = str(tmp_path / "cache")
     env.pop("UNO_DATA_DIR", None)
+    env.pop("UNO_DEBUG", None)
     env.pop("WORLD_SIZE", None)
     env.pop("RANK", None)
     env["COLUMNS"] = "200"  # rich tables unwrapped, so tests can read them
     return env
+
+
+def uno_cmd(*args: str) -> list[str]:
+    """`uno-bench ARGS` as a subprocess command line (tests import this via `from conftest import`)."""
+    return [sys.executable, "-m", "uno_bench.cli", *args]

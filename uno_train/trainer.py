@@ -105,7 +105,7 @@ def standard_losses(trainer: Trainer, packed: Packed, gen: torch.Generator) -> t
     x_t = torch.where(noisy[:, None], noisy_latents(x0, eps, t), x0)
     batch = batch.to(dev)
     _, pred, logits = model(batch, latents=x_t, timesteps=t, checkpoint_layers=trainer.cfg.activation_checkpointing,
-                            velocity_at=batch.mse_indexes, logits_at=batch.ce_indexes)
+                            velocity_at=batch.mse_indexes, logits_at=batch.ce_indexes, ghost=trainer.dist.active)
     mse = ce = None
     if batch.mse_indexes.numel():
         rows = torch.isin(batch.vae_indexes, batch.mse_indexes)

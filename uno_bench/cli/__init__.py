@@ -29,10 +29,10 @@ _COMMAND_MODULES = ("uno_bench.cli.sample", "uno_bench.cli.suites", "uno_bench.c
 
 @app.callback()
 def _root(
-    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors."),
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks instead of one-line errors "
+                               "(or set UNO_DEBUG=1)."),
 ) -> None:
-    if debug:
-        os.environ["UNO_DEBUG"] = "1"
+    """Options before the command apply to every command; `run_app` reads --debug from argv."""
 
 
 def run_app(typer_app: typer.Typer, modules: tuple[str, ...]) -> None:

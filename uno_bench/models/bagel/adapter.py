@@ -51,9 +51,10 @@ class BagelAdapter:
         return torch.autocast(device_type=torch.device(self.device).type, dtype=torch.bfloat16)
 
     def identity(self) -> dict[str, Any]:
+        """Everything that moves outputs; never the device or rank (ranks compare identities)."""
         return {
             "model": self.name,
-            "checkpoint": self.loaded.identity,
+            "checkpoint": {"weights_sha256": self.loaded.identity["weights_sha256"]},
             "precision": self.precision,
             "sampler": self.settings.to_dict(),
             "edit_sampler": self.edit_settings.to_dict(),
@@ -88,5 +89,18 @@ class BagelAdapter:
             return describe(self.loaded, images, prompt, max_new_tokens)
 
 
-def load_adapter(ckpt: str, **kwargs: Any) -> BagelAdapter:
-    return BagelAdapter(ckpt, **kwargs)
+def load_adapter(ckpt: str | None, settings: SamplerSettings | None = None, device: str = "auto",
+                 **options: str) -> BagelAdapter:
+    """The harness's loader. Options (strings, from `--model-option key=value`): `precision`
+    (bf16 | fp32 | fp32-autocast-bf16), `batch_size`, `device_map` (auto: spread over GPUs)."""
+    if not ckpt:
+        raise UnoError("the bagel model needs --ckpt DIR (official layout) or --ckpt tiny")
+    unknown = set(options) - {"precision", "batch_size", "device_map"}
+    if unknown:
+        raise UnoError(f"unknown bagel model option(s): {', '.join(sorted(unknown))} "
+                       "(known: precision, batch_size, device_map)")
+    return BagelAdapter(
+        ckpt, settings=settings, precision=options.get("precision"),
+        device=None if device in (None, "auto") else device,
+        batch_size=int(options.get("batch_size", 64)), device_map=options.get("device_map"),
+    )

@@ -340,7 +340,7 @@ class Bagel(nn.Module):
 
     def forward(self, batch, latents: Tensor | None = None, timesteps: Tensor | None = None,
                 embeddings: Tensor | None = None, checkpoint_layers: bool = False,
-                velocity_at: Tensor | None = None, logits_at: Tensor | None = None
+                velocity_at: Tensor | None = None, logits_at: Tensor | None = None, ghost: bool = False,
                 ) -> tuple[Tensor, Tensor | None, Tensor | None]:
         """The packed (training) forward over a `packing.PackedBatch`.
 
@@ -348,7 +348,12 @@ class Bagel(nn.Module):
         batch's clean tokens), `timesteps` their per-token flow time (default the batch's),
         `embeddings` fill learned-embedding slots. Returns the final hidden states and, at the
         requested sequence positions, the velocity and the LM logits. The heads run inside
-        `forward` so that FSDP2's hooks see them."""
+        `forward` so that FSDP2's hooks see them.
+
+        `ghost=True` (distributed training) appends an isolated 3-token sample — a text token, a
+        one-patch ViT image and a latent token — whose outputs enter the result times zero: every
+        parameter then gets a (zero) gradient on every rank, so FSDP2's gradient reduce-scatters
+        match even when a rank's batch lacks a modality. Real tokens are unaffected."""
         from uno_bench.models.bagel.attention import PackedMaskAttention
 
         device, dtype = self.device, self.dtype
@@ -364,12 +369,39 @@ class Bagel(nn.Module):
             if embeddings is None:
                 raise ValueError("this packed batch has embedding slots but no embeddings were given")
             x[batch.embed_indexes] = embeddings.to(dtype)
-        attend = PackedMaskAttention(batch.sample_lens, batch.attention_masks(device))
-        gen = batch.vae_indexes if batch.vae_indexes.numel() else None
-        hidden = self.decode(x, batch.position_ids, gen, attend, checkpoint_layers)
+        sample_lens, masks = list(batch.sample_lens), batch.attention_masks(device)
+        positions, gen = batch.position_ids, batch.vae_indexes
+        n = x.shape[0]
+        if ghost:
+            x = torch.cat([x, self._ghost_tokens()])
+            sample_lens.append(3)
+            masks.append(torch.ones(3, 3, dtype=torch.bool, device=device))
+            positions = torch.cat([positions, torch.tensor([0, 1, 2], device=device)])
+            gen = torch.cat([gen, torch.tensor([n + 2], device=device)])
+        attend = PackedMaskAttention(sample_lens, masks)
+        hidden = self.decode(x, positions, gen if gen.numel() else None, attend, checkpoint_layers)
+        if ghost:
+            g = hidden[n:]
+            zero = (g.sum() + self.velocity(g).sum() + self.logits(g).float().sum()) * 0.0
+            hidden = hidden[:n] + zero.to(hidden.dtype)
         velocity = self.velocity(hidden[velocity_at]) if velocity_at is not None else None
         logits = self.logits(hidden[logits_at]) if logits_at is not None else None
         return hidden, velocity, logits
+
+    def _ghost_tokens(self) -> Tensor:
+        dev, cfg = self.device, self.config
+        parts = [self.embed_text(torch.zeros(1, dtype=torch.long, device=dev))]
+        if cfg.visual_und:
+            patch = torch.zeros(1, 3 * cfg.vit.patch_size**2, device=dev)
+            parts.append(self.embed_vit(patch, torch.zeros(1, dtype=torch.long, device=dev), [1]))
+        else:
+            parts.append(parts[0])
+        if cfg.visual_gen:
+            lat = torch.zeros(1, cfg.patch_latent_dim, device=dev)
+            parts.append(self.embed_latents(lat, torch.zeros(1, device=dev), torch.zeros(1, dtype=torch.long, device=dev)))
+        else:
+            parts.append(parts[0])
+        return torch.cat([p.to(self.dtype) for p in parts])
 
     @property
     def device(self) -> torch.device:
