@@ -62,3 +62,11 @@ def uno_env(tmp_path: Path) -> dict[str, str]:
 def uno_cmd(*args: str) -> list[str]:
     """`uno-bench ARGS` as a subprocess command line (tests import this via `from conftest import`)."""
     return [sys.executable, "-m", "uno_bench.cli", *args]
+
+
+@pytest.fixture
+def fresh_loaded(tiny_ckpt):
+    """A fresh copy of the tiny model (training tests mutate it)."""
+    from uno_bench.models.bagel import checkpoint
+
+    return checkpoint.load(tiny_ckpt, dtype=torch.float32)

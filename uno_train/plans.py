@@ -51,6 +51,7 @@ Item = TextItem | VitItem | VaeItem
 class Example:
     items: list[Item]
     kind: str = ""  # e.g. "t2i", "caption": for logging only
+    index: int = 0  # global example index: seeds every random draw of this example
 
 
 @dataclass(frozen=True)
@@ -64,33 +65,47 @@ class DropoutProbs:
 class Packed:
     batch: PackedBatch
     x0: Tensor  # clean latent tokens of every VAE image, in packing order
+    eps: Tensor  # the flow-matching noise drawn for those tokens (used for noisy images only)
     noisy_images: int
     kinds: list[str] = field(default_factory=list)
 
 
-def encode_images(loaded: LoadedBagel, images: list[Image.Image], generator: torch.Generator) -> list[Tensor]:
-    """VAE-encode images (same-size groups batched) into latent patch tokens."""
+def example_generators(seed: int, index: int) -> tuple[np.random.Generator, torch.Generator]:
+    """Every random draw of an example comes from these, keyed by (seed, global index) only, so a
+    global batch gives the same numbers on 1 rank or N ranks, in any micro-batch split."""
+    key = np.random.SeedSequence([seed, index])
+    g = torch.Generator().manual_seed(int(key.generate_state(1, np.uint64)[0] % (2**63)))
+    return np.random.default_rng(key), g
+
+
+def encode_images(loaded: LoadedBagel, images: list[Image.Image], generators: list[torch.Generator]) -> list[Tensor]:
+    """VAE-encode images (same-size groups batched) and sample each posterior with its own
+    generator, into latent patch tokens."""
     out: list[Tensor | None] = [None] * len(images)
     groups: dict[tuple[int, int], list[int]] = {}
     for i, im in enumerate(images):
         groups.setdefault(im.size, []).append(i)
+    codec = loaded.codec
     for idx in groups.values():
-        pixels = torch.stack([to_tensor(images[i]) for i in idx])
-        latents = loaded.codec.encode(pixels, generator=generator)
-        for i, z in zip(idx, latents):
-            out[i] = loaded.codec.to_tokens(z.float())
+        mean, std = codec.posterior(torch.stack([to_tensor(images[i]) for i in idx]))
+        for j, i in enumerate(idx):
+            noise = torch.randn(mean[j].shape, generator=generators[i]).to(mean.device, mean.dtype)
+            out[i] = codec.to_tokens(codec.scale(mean[j] + std[j] * noise).float())
     return out  # type: ignore[return-value]
 
 
-def pack(loaded: LoadedBagel, examples: list[Example], rng: np.random.Generator, generator: torch.Generator,
-         timesteps: Tensor | None = None, dropout: DropoutProbs = DropoutProbs()) -> Packed:
-    """Pack examples into one sequence. `timesteps` gives one flow time per noisy image (in order)."""
+def pack(loaded: LoadedBagel, examples: list[Example], seed: int, timestep_shift: float = 1.0,
+         dropout: DropoutProbs = DropoutProbs()) -> Packed:
+    """Pack examples into one sequence: dropout, VAE encoding, flow times and noise per example."""
+    from uno_train.objectives import sample_timesteps
+
     cfg, tok = loaded.config, loaded.tokenizer
     builder = PackedBuilder.for_model(loaded.model, tok.special)
-    kept: list[tuple[Example, list[Item]]] = []
-    for ex in examples:  # dropout decisions first, so encoding skips dropped images
+    plans = []
+    for ex in examples:
+        rng, gen = example_generators(seed, ex.index)
         items = []
-        for item in ex.items:
+        for item in ex.items:  # dropout decisions first, so encoding skips dropped images
             if isinstance(item, TextItem) and item.enable_cfg and rng.random() < dropout.text:
                 continue
             if isinstance(item, VitItem) and item.enable_cfg and rng.random() < dropout.vit:
@@ -98,14 +113,14 @@ def pack(loaded: LoadedBagel, examples: list[Example], rng: np.random.Generator,
             elif isinstance(item, VaeItem) and not item.noisy and item.enable_cfg and rng.random() < dropout.vae:
                 item = "skip"
             items.append(item)
-        kept.append((ex, items))
-    vae_images = [it.image for _, items in kept for it in items if isinstance(it, VaeItem)]
-    tokens = iter(encode_images(loaded, vae_images, generator)) if vae_images else iter(())
-    x0, noisy = [], 0
-    for _, items in kept:
+        plans.append((ex, items, gen))
+    vae = [(it, gen) for _, items, gen in plans for it in items if isinstance(it, VaeItem)]
+    tokens = iter(encode_images(loaded, [it.image for it, _ in vae], [g for _, g in vae]) if vae else [])
+    x0, eps, noisy = [], [], 0
+    for _, items, gen in plans:
         builder.start_sample()
         for item in items:
-            if item == "skip":
+            if isinstance(item, str):
                 builder.skip_positions(1)
             elif isinstance(item, TextItem):
                 builder.add_text(tok.encode(item.text), loss=item.loss)
@@ -115,14 +130,11 @@ def pack(loaded: LoadedBagel, examples: list[Example], rng: np.random.Generator,
             else:
                 z = next(tokens)
                 grid = (item.image.height // cfg.latent_downsample, item.image.width // cfg.latent_downsample)
-                t = float(timesteps[noisy]) if (item.noisy and timesteps is not None) else 0.0
+                t = float(sample_timesteps(1, timestep_shift, gen)[0]) if item.noisy else 0.0
                 builder.add_vae_image(z, grid, noisy=item.noisy, t=t)
                 x0.append(z)
+                eps.append(torch.randn(z.shape, generator=gen))
                 noisy += int(item.noisy)
-    batch = builder.build()
-    return Packed(batch, torch.cat(x0) if x0 else torch.zeros(0, cfg.patch_latent_dim), noisy,
-                  [ex.kind for ex, _ in kept])
-
-
-def count_noisy(examples: list[Example]) -> int:
-    return sum(isinstance(it, VaeItem) and it.noisy for ex in examples for it in ex.items)
+    dim = cfg.patch_latent_dim
+    return Packed(builder.build(), torch.cat(x0) if x0 else torch.zeros(0, dim),
+                  torch.cat(eps) if eps else torch.zeros(0, dim), noisy, [ex.kind for ex, _, _ in plans])

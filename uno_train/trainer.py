@@ -23,7 +23,6 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import Tensor
 
@@ -39,9 +38,8 @@ from uno_train.objectives import (
     cross_entropy,
     flow_matching_loss,
     noisy_latents,
-    sample_timesteps,
 )
-from uno_train.plans import DropoutProbs, Example, Packed, TextItem, count_noisy, pack
+from uno_train.plans import DropoutProbs, Example, Packed, TextItem, pack
 
 INFERENCE_FILES = ("ema.safetensors", "ae.safetensors", "llm_config.json", "vit_config.json", "vae_config.json",
                    "bagel_config.json", "tokenizer.json")
@@ -91,16 +89,15 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
 
 
 # A step function returns per-token loss terms for one packed micro-batch: (ce, mse) tensors.
-LossFn = Callable[["Trainer", Packed, torch.Generator], tuple[Tensor | None, Tensor | None]]
+LossFn = Callable[["Trainer", Packed], tuple[Tensor | None, Tensor | None]]
 
 
-def standard_losses(trainer: Trainer, packed: Packed, gen: torch.Generator) -> tuple[Tensor | None, Tensor | None]:
+def standard_losses(trainer: Trainer, packed: Packed) -> tuple[Tensor | None, Tensor | None]:
     """BAGEL's objective on one packed micro-batch: flow matching on noisy latents + next-token CE."""
     model, batch = trainer.model, packed.batch
     dev = trainer.dist.device
-    x0 = packed.x0.to(dev)
+    x0, eps = packed.x0.to(dev), packed.eps.to(dev)
     t = batch.vae_timesteps.to(dev)
-    eps = torch.randn(x0.shape, generator=gen).to(dev)
     noisy = batch.vae_noisy.to(dev)
     x_t = torch.where(noisy[:, None], noisy_latents(x0, eps, t), x0)
     batch = batch.to(dev)
@@ -170,18 +167,15 @@ class Trainer:
             batch = []
             for i in indices:
                 try:
-                    batch.append(self.source.example(i))
+                    ex = self.source.example(i)
+                    ex.index = i
+                    batch.append(ex)
                 except BadRecord as exc:
                     self.bad_records += 1
                     if self.bad_records <= 5 or self.bad_records % 100 == 0:
                         self.log(f"skipped bad record #{self.bad_records} (index {i}): {exc}")
             out.append(batch)
         return out
-
-    def _generators(self, step: int, micro: int) -> tuple[np.random.Generator, torch.Generator]:
-        key = [self.cfg.seed, step, micro, self.dist.rank]
-        g = torch.Generator().manual_seed(int(np.random.SeedSequence(key).generate_state(1)[0]))
-        return np.random.default_rng(key), g
 
     # ------------------------------------------------------------------ one step
     def train_step(self) -> dict:
@@ -191,22 +185,20 @@ class Trainer:
             group["lr"] = lr_at(step, cfg)
         packs = []
         t0 = time.perf_counter()
-        for micro, examples in enumerate(self._examples(step)):
+        for examples in self._examples(step):
             if not examples:  # every record of this micro-batch was bad: a zero-weight stand-in keeps
-                examples = [Example([TextItem("", loss=True)], "empty")]  # the ranks' collectives in step
-            rng, gen = self._generators(step, micro)
-            times = sample_timesteps(count_noisy(examples), cfg.timestep_shift, gen)
-            packs.append((pack(self.loaded, examples, rng, gen, times, cfg.dropout), gen))
-        n_ce = distributed.all_reduce_sum(sum(p.batch.ce_indexes.numel() for p, _ in packs), d)
-        n_mse = distributed.all_reduce_sum(sum(p.batch.mse_indexes.numel() for p, _ in packs), d)
-        tokens = distributed.all_reduce_sum(sum(p.batch.sequence_length for p, _ in packs), d)
+                examples = [Example([TextItem("", loss=True)], "empty", -1)]  # the ranks' collectives in step
+            packs.append(pack(self.loaded, examples, cfg.seed, cfg.timestep_shift, cfg.dropout))
+        n_ce = distributed.all_reduce_sum(sum(p.batch.ce_indexes.numel() for p in packs), d)
+        n_mse = distributed.all_reduce_sum(sum(p.batch.mse_indexes.numel() for p in packs), d)
+        tokens = distributed.all_reduce_sum(sum(p.batch.sequence_length for p in packs), d)
         self.opt.zero_grad(set_to_none=True)
         logs: dict[str, float] = {}
         total = 0.0
         autocast = torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
-        for packed, gen in packs:
+        for packed in packs:
             with autocast:
-                ce, mse = self.loss_fn(self, packed, gen)
+                ce, mse = self.loss_fn(self, packed)
                 if packed.kinds == ["empty"]:
                     ce = ce * 0
                 loss, parts = combine(ce, mse, cfg.weights, max(1, int(n_ce)), max(1, int(n_mse)), d.world)

@@ -137,6 +137,16 @@ class LatentCodec:
         """images [B, 3, H, W] in [-1, 1] -> scaled latents [B, z, H/8, W/8]."""
         posterior = self.ae.encode(images.to(self.device, self.dtype)).latent_dist
         z = posterior.sample(generator=generator) if sample else posterior.mean
+        return self.scale(z)
+
+    @torch.no_grad()
+    def posterior(self, images: Tensor) -> tuple[Tensor, Tensor]:
+        """(mean, std) of the unscaled posterior, so callers can sample each image with its own
+        generator (a draw then never depends on which batch the image was encoded in)."""
+        dist = self.ae.encode(images.to(self.device, self.dtype)).latent_dist
+        return dist.mean, dist.std
+
+    def scale(self, z: Tensor) -> Tensor:
         return (z - self.cfg.shift_factor) * self.cfg.scale_factor
 
     @torch.no_grad()
