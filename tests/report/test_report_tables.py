@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import re
 import subprocess
 
 import pytest
@@ -144,10 +145,10 @@ def test_published_numbers_only_where_the_protocol_matches(tmp_path):
     data = {"metadata": "x", "object_names": "y"}
     official = geneval_run(tmp_path / "official", "geneval", table, data=data)
     [suite] = build_report([load_run(official, "bagel")], n_boot=200).suites
-    published = {r.note.split(";")[1].strip(): r for r in suite.rows if r.published}
-    assert published["prompts: original (evaluation_metadata.jsonl)"].role == PUBLISHED
-    assert published["prompts: original (evaluation_metadata.jsonl)"].cells["overall"].value == 0.82
-    rewritten = published["prompts: BAGEL rewritten (evaluation_metadata_long.jsonl)"]
+    published = {r.label: r for r in suite.rows if r.published}
+    original = published["BAGEL (published) [original (evaluation_metadata.jsonl)]"]
+    assert original.role == PUBLISHED and original.cells["overall"].value == 0.82 and original.flags == []
+    rewritten = published["BAGEL (published) [BAGEL rewritten (evaluation_metadata_long.jsonl)]"]
     assert rewritten.role == PUBLISHED_OTHER
     assert rewritten.flags == ["bagel: prompts other than evaluation_metadata_long.jsonl"]
     assert all(c.value is None for k, c in rewritten.cells.items() if k != "overall")
@@ -181,3 +182,18 @@ def test_unknown_baseline_and_empty_runs_are_one_line_errors(two_runs, tmp_path)
     (tmp_path / "empty").mkdir()
     with pytest.raises(UnoError, match="not a uno run dir"):
         load_run(tmp_path / "empty")
+
+
+def test_markdown_keeps_hostile_text_inert(tmp_path):
+    evil = "<script>alert(1)</script> | `x` *y*\nnext line"
+    a = geneval_run(tmp_path / "a", "shapes", {"00000": ("single_object", evil, [F])})
+    b = geneval_run(tmp_path / "b", "shapes", {"00000": ("single_object", evil, [T])})
+    report = build_report([load_run(a, "<b>a</b>"), load_run(b, "b|c")], n_boot=200)
+    write_report(report, tmp_path / "out", {"md", "csv"})
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "<script>" not in md and "<b>" not in md
+    assert "&lt;script&gt;alert(1)&lt;/script&gt; \\| \\`x\\` \\*y\\* next line" in md  # one line, one cell
+    row = next(line for line in md.splitlines() if line.startswith("| 00000 |"))
+    assert len(re.findall(r"(?<!\\)\|", row)) == 9  # 8 cells: the prompt's escaped '|' adds none
+    changes = _csv(tmp_path / "out" / "prompt_changes.csv")
+    assert changes[0]["prompt"] == evil  # CSV keeps the exact text (quoted by the csv module)

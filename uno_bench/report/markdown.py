@@ -71,6 +71,8 @@ def _diff(diff: PromptDiff, digits: int) -> list[str]:
     out = [f"### {esc(diff.other_label)} vs {esc(diff.base_label)}: per-prompt changes", ""]
     if not diff.same_seeds:
         out += ["Base seeds differ: paired images do not share their starting noise.", ""]
+    if not diff.changes:
+        return out + [f"No prompt's mean score changed ({diff.n_pairs} image pairs compared).", ""]
     if diff.binary:
         out += _flip_lines(diff, PASS_TO_FAIL) + _flip_lines(diff, FAIL_TO_PASS)
     out += [f"Largest changes of the per-prompt mean score ({len(diff.changes)} prompts changed):", "",

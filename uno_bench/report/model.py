@@ -146,12 +146,12 @@ def _reference_rows(arms: list[Arm], columns: list[str], footnotes: list[str]) -
             note += "; also published: " + ", ".join(f"{k} {v}" for k, v in extra.items())
         if ref.note:
             note += f"; {ref.note}"
-        row = Row(label=f"{ref.model} (published)", role=PUBLISHED_OTHER if why else PUBLISHED, cells=cells,
-                  note=note)
+        label = f"{ref.model} (published)" + (f" [{ref.prompts}]" if ref.prompts else "")
+        row = Row(label=label, role=PUBLISHED_OTHER if why else PUBLISHED, cells=cells, note=note)
         if why:
             row.flags = [f"{label}: {'; '.join(reasons)}" for label, reasons in why.items()]
-            footnotes.append(f"{row.label} [{ref.prompts or ref.metric}]: published with the suite's protocol; "
-                             "the runs here differ: " + " | ".join(row.flags))
+            footnotes.append(f"{row.label}: published with the suite's protocol; the runs here differ: "
+                             + " | ".join(row.flags))
         rows.append(row)
     return rows
 
@@ -207,5 +207,8 @@ def build_report(runs: list[Run], baseline: str | None = None, n_boot: int = sta
     suites = []
     for arms in group_arms(runs).values():
         arms.sort(key=lambda a: a.label != baseline)  # stable: the baseline first, the rest as given
-        suites.append(suite_report(arms, n_boot, seed, level))
+        suite = suite_report(arms, n_boot, seed, level)
+        if arms[0].label != baseline:
+            suite.footnotes.insert(0, f"no run labelled {baseline!r} in this suite: {arms[0].label!r} is its baseline")
+        suites.append(suite)
     return Report(suites, n_boot, seed, level)
