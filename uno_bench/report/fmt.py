@@ -1,8 +1,10 @@
-"""Number formatting shared by the Markdown and HTML renderers (CSV keeps full precision)."""
+"""Formatting shared by the renderers: numbers (CSV keeps full precision), reasons, HTML text and anchors."""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
+from urllib.parse import quote
 
 from uno_bench.report.model import Cell, Row
 from uno_bench.report.scoring import SampleScore
@@ -70,3 +72,13 @@ def reasons(scores: Sequence[SampleScore]) -> str:
             text = "unscored" if s.score is None else "pass" if s.score == 1.0 else "fail" if s.score == 0.0 else ""
         groups.setdefault(text, []).append(f"#{s.index}")
     return "; ".join(f"{','.join(idx)} {text}".strip() for text, idx in groups.items())
+
+
+def html_text(text: object) -> str:
+    """Run data (labels, prompts, reasons, categories, paths) as HTML text or attribute value."""
+    return html.escape(str(text), quote=True)
+
+
+def anchor(*parts: str) -> str:
+    """An element id / fragment from run data: percent-encoded, so it never needs escaping in a URL."""
+    return "-".join(quote(p, safe="") for p in parts)

@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import base64
 import hashlib
-import html
 from pathlib import Path
-from urllib.parse import quote
 
 from uno_bench.report import fmt
+from uno_bench.report.fmt import anchor
+from uno_bench.report.fmt import html_text as e
+from uno_bench.report.grid import DEFAULT_GRID_PROMPTS, image_grid
 from uno_bench.report.model import OVERALL, Report, Row, SuiteReport
-from uno_bench.report.prompt_diff import FAIL_TO_PASS, PASS_TO_FAIL, PromptDiff
+from uno_bench.report.prompt_diff import FAIL_TO_PASS, PASS_TO_FAIL, Flip, PromptDiff
 from uno_bench.report.runs import Arm
-from uno_bench.report.scoring import SampleScore
 from uno_bench.report.settings import manifest_differences
-from uno_bench.report.thumbs import DEFAULT_SIZE, thumbnail_uri
-from uno_bench.runs.plan import natural_key
+from uno_bench.report.thumbs import DEFAULT_SIZE
 
-DEFAULT_GRID_PROMPTS = 40
 FLIP_LIMIT = 50
 
 CSS = """
@@ -40,7 +38,7 @@ table.grid th.prompt{max-width:22em;text-align:left;font-weight:normal}
 figure{display:inline-block;margin:2px;width:132px;vertical-align:top}figure img{display:block;max-width:128px}
 figcaption{font-size:11px;word-wrap:break-word}.pass{color:#070}.fail{color:#b00}.unscored{color:#888}
 tr.cat-head th{background:#f4f4f4;text-align:left}.missing{width:64px;height:64px;background:#eee;color:#888;font-size:10px}
-ul.flips li{margin:2px 0}code{font-size:.9em}div.wide{overflow-x:auto}td small{white-space:nowrap}
+ul.flips li{margin:2px 0}code{font-size:.9em}div.wide{overflow-x:auto}td.flags{min-width:16em}td small{white-space:nowrap}
 """
 
 JS = """
@@ -71,16 +69,8 @@ JS = """
 """
 
 
-def e(text: object) -> str:
-    return html.escape(str(text), quote=True)
-
-
 def _csp_hash(text: str) -> str:
     return "'sha256-" + base64.b64encode(hashlib.sha256(text.encode("utf-8")).digest()).decode("ascii") + "'"
-
-
-def _anchor(*parts: str) -> str:
-    return "-".join(quote(p, safe="") for p in parts)
 
 
 def _cell(row: Row, col: str, digits: int) -> str:
@@ -113,7 +103,7 @@ def _results_table(suite: SuiteReport) -> str:
         cells = "".join(_cell(row, c, d) for c in suite.columns)
         out.append(f'<tr class="{klass}"><th>{label}</th>{cells}<td class="n">'
                    f"{e(fmt.interval(overall.low, overall.high, d))}</td><td class=\"n\">{paired}</td>"
-                   f"<td>{test}</td><td class=\"n\">{e(fmt.coverage(row))}</td><td>{flags}</td></tr>")
+                   f"<td>{test}</td><td class=\"n\">{e(fmt.coverage(row))}</td><td class=\"flags\">{flags}</td></tr>")
     out.append("</tbody></table></div>")
     return "\n".join(out)
 
@@ -131,19 +121,9 @@ def _notes(suite: SuiteReport) -> str:
     return f'<ul class="note">{"".join(items)}</ul>' if items else ""
 
 
-def _verdict(s: SampleScore, binary: bool, digits: int) -> str:
-    if s.score is None:
-        return f'<span class="unscored">unscored</span> {e(fmt.reason(s.reason))}'
-    if binary:
-        word = '<span class="pass">✓ pass</span>' if s.score else '<span class="fail">✗ fail</span>'
-    else:
-        word = f"<b>{e(fmt.num(s.score, digits))}</b>"
-    return f"{word} {e(fmt.reason(s.reason))}".strip()
-
-
-def _flip_item(suite: str, diff: PromptDiff, flips: list) -> str:
+def _flip_item(suite: str, diff: PromptDiff, flips: list[Flip]) -> str:
     first = flips[0].base
-    href = "#" + _anchor("p", suite, first.prompt_id)
+    href = "#" + anchor("p", suite, first.prompt_id)
     return (f'<li data-suite="{e(suite)}" data-category="{e(first.category)}">'
             f'<a href="{e(href)}"><code>{e(first.prompt_id)}</code></a> [{e(first.category)}] '
             f"{e(first.prompt)} — {e(diff.base_label)}: {e(fmt.reasons([f.base for f in flips]))}; "
@@ -180,7 +160,7 @@ def _changes(suite: SuiteReport, diff: PromptDiff, limit: int) -> str:
                 f"({diff.n_pairs} image pairs compared).</p>")
     rows = []
     for ch in diff.changes[:limit]:
-        href = "#" + _anchor("p", suite.suite, ch.prompt_id)
+        href = "#" + anchor("p", suite.suite, ch.prompt_id)
         reasons = [e(fmt.reasons(side)) for side in (ch.base, ch.other)]
         klass = "up" if ch.delta > 0 else "down"
         rows.append(f'<tr data-suite="{e(suite.suite)}" data-category="{e(ch.category)}">'
@@ -193,82 +173,6 @@ def _changes(suite: SuiteReport, diff: PromptDiff, limit: int) -> str:
             f'<table class="changes"><thead><tr><th>prompt id</th><th>category</th><th>prompt</th>'
             f"<th>{e(diff.base_label)}</th><th>{e(diff.other_label)}</th><th>Δ</th><th>baseline reasons</th>"
             f"<th>run reasons</th></tr></thead><tbody>{''.join(rows)}</tbody></table>")
-
-
-def _category_rank(suite: SuiteReport, category: str) -> tuple[int, str]:
-    """Official column order first, other categories after, by name."""
-    return (suite.columns.index(category) if category in suite.columns else len(suite.columns), category)
-
-
-def grid_prompts(suite: SuiteReport, limit: int) -> list[str]:
-    """Prompts to show: changed ones first (largest change first), then the rest spread over categories."""
-    chosen: dict[str, None] = {}
-    for diff in suite.diffs:
-        for ch in diff.changes:
-            chosen.setdefault(ch.prompt_id, None)
-    by_cat: dict[str, list[str]] = {}
-    for s in suite.arms[0].scores:
-        ids = by_cat.setdefault(s.category, [])
-        if s.prompt_id not in ids:
-            ids.append(s.prompt_id)
-    queues = [by_cat[c] for c in sorted(by_cat, key=lambda c: _category_rank(suite, c))]
-    depth = 0
-    while len(chosen) < limit and any(depth < len(q) for q in queues):
-        for q in queues:
-            if depth < len(q):
-                chosen.setdefault(q[depth], None)
-        depth += 1
-    return list(chosen)[:limit]
-
-
-def _grid(suite: SuiteReport, limit: int, thumb: int) -> str:
-    shown = grid_prompts(suite, limit)
-    binary = all(d.binary for d in suite.diffs) if suite.diffs else all(
-        s.score in (0.0, 1.0) for s in suite.arms[0].scores if s.score is not None)
-    per_arm: list[dict[str, list[SampleScore]]] = []
-    for arm in suite.arms:
-        table: dict[str, list[SampleScore]] = {}
-        for s in arm.first.scores:
-            table.setdefault(s.prompt_id, []).append(s)
-        per_arm.append(table)
-    first = {pid: next((t[pid][0] for t in per_arm if pid in t), None) for pid in shown}
-    categories: dict[str, list[str]] = {}
-    for pid in shown:
-        if first[pid] is not None:
-            categories.setdefault(first[pid].category, []).append(pid)
-    order = sorted(categories, key=lambda c: _category_rank(suite, c))
-    total = len({s.prompt_id for s in suite.arms[0].scores})
-    options = "".join(f'<option value="{e(c)}">{e(c)}</option>' for c in order)
-    jumps = " · ".join(f'<a href="#{e(_anchor("g", suite.suite, c))}">{e(c)}</a>' for c in order)
-    heads = "".join(f"<th>{e(arm.label)}" + (f" <small>(images of {e(arm.first.path.name)}, 1 of "
-                                                f"{len(arm.runs)} runs)</small>" if len(arm.runs) > 1 else "")
-                    + "</th>" for arm in suite.arms)
-    out = [f"<h3>Images ({len(shown)} of {total} prompts; changed prompts first)</h3>",
-           f'<div class="filter" hidden><label>Category: <select class="catfilter" data-suite="{e(suite.suite)}">'
-           f'<option value="">all</option>{options}</select></label></div>',
-           f'<p class="note">Categories: {jumps}</p>',
-           f'<table class="grid"><thead><tr><th>prompt</th>{heads}</tr></thead><tbody>']
-    for cat in order:
-        out.append(f'<tr class="cat-head" id="{e(_anchor("g", suite.suite, cat))}" data-suite="{e(suite.suite)}" '
-                   f'data-category="{e(cat)}"><th colspan="{len(suite.arms) + 1}">{e(cat)}</th></tr>')
-        for pid in sorted(categories[cat], key=natural_key):
-            sample = first[pid]
-            cells = []
-            for arm, table in zip(suite.arms, per_arm):
-                figs = []
-                for s in sorted(table.get(pid, []), key=lambda s: s.index):
-                    uri = thumbnail_uri(arm.first.images_root / s.image, thumb) if s.image else None
-                    img = (f'<img src="{e(uri)}" alt="{e(s.key)}" loading="lazy">' if uri
-                           else '<div class="missing">no image</div>')
-                    figs.append(f"<figure>{img}<figcaption>#{s.index}: {_verdict(s, binary, suite.digits)}"
-                                "</figcaption></figure>")
-                cells.append(f"<td>{''.join(figs) or '—'}</td>")
-            prompt = e(sample.prompt) if sample is not None else ""
-            out.append(f'<tr id="{e(_anchor("p", suite.suite, pid))}" data-suite="{e(suite.suite)}" '
-                       f'data-category="{e(cat)}"><th class="prompt">{prompt}<br><small>{e(pid)}</small></th>'
-                       f"{''.join(cells)}</tr>")
-    out.append("</tbody></table>")
-    return "\n".join(out)
 
 
 def _paired(suite: SuiteReport, level: float) -> str:
@@ -322,12 +226,12 @@ def render_html(report: Report, charts: dict[str, str], grid_limit: int = DEFAUL
         "sign test: exact two-sided binomial on per-prompt mean scores. Definitions: docs/statistics.md. "
         "Hover a value for its CI.</p>",
         _runs_table(report),
-        "<nav>" + " · ".join(f'<a href="#{e(_anchor("s", s.suite))}">{e(s.title)}</a>' for s in report.suites)
+        "<nav>" + " · ".join(f'<a href="#{e(anchor("s", s.suite))}">{e(s.title)}</a>' for s in report.suites)
         + "</nav>",
         _flips(report),
     ]
     for suite in report.suites:
-        body.append(f'<section class="suite" id="{e(_anchor("s", suite.suite))}"><h2>{e(suite.title)} '
+        body.append(f'<section class="suite" id="{e(anchor("s", suite.suite))}"><h2>{e(suite.title)} '
                     f"<small>({e(suite.suite)}: {e(_arm_labels(suite.arms))})</small></h2>"
                     f'<p class="note">Official statistic: {e(suite.metric)}</p>')
         body.append(_results_table(suite))
@@ -338,7 +242,7 @@ def render_html(report: Report, charts: dict[str, str], grid_limit: int = DEFAUL
         body.append(_paired(suite, level))
         for diff in suite.diffs:
             body.append(_changes(suite, diff, grid_limit))
-        body.append(_grid(suite, grid_limit, thumb))
+        body.append(image_grid(suite, grid_limit, thumb))
         body.append("</section>")
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'

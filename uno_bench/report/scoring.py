@@ -81,7 +81,7 @@ class Scoring:
 
     def sample(self, record: Mapping[str, Any]) -> SampleScore:
         """One record -> one SampleScore (unscored records get score None)."""
-        raw = self._first(record, self.score_fields) if record.get("scored") else None
+        raw = self._first(record, self.score_fields) if record.get("scored", True) else None
         score = None if raw is None else float(raw)
         key = str(record["key"])
         prompt_id, _, index = key.rpartition("/")
