@@ -8,6 +8,8 @@ A Suite subclass implements six things (the spec supplies the rest):
   judge(judge, sample, index, image, path)  -> record fields; raise UnoError when this image can't be judged
   unscored_record(sample, reason)     -> record fields for an image that was not judged
   summarize(records, expected)   the official aggregation over records (unscored ones excluded)
+and may override `report_scoring()`: how reports read its records (per-image score, category, the
+structure of the official overall; see uno_bench/report/scoring.py).
 """
 
 from __future__ import annotations
@@ -108,3 +110,9 @@ class Suite(ABC):
 
     @abstractmethod
     def summarize(self, records: list[dict[str, Any]], expected: int) -> dict[str, Any]: ...
+
+    def report_scoring(self) -> Any:
+        """A `uno_bench.report.scoring.Scoring`; the default reads the common record fields."""
+        from uno_bench.report.scoring import default_scoring
+
+        return default_scoring(self.spec.categories)

@@ -134,3 +134,10 @@ class GenEvalSuite(Suite):
 
     def summarize(self, records: list[dict[str, Any]], expected: int) -> dict[str, Any]:
         return rules.summarize(records, expected)
+
+    def report_scoring(self) -> Any:
+        """Per image: `correct` in task `tag`, the rules' `reason`; overall = mean of the task accuracies."""
+        from uno_bench.report.scoring import Scoring
+
+        return Scoring(aggregate="category_means", score_fields=("correct",), category_fields=("tag",),
+                       summary_categories=("tasks",), summary_value_keys=("accuracy",))
