@@ -1,6 +1,8 @@
 """GenEval's colour judge: clip_benchmark's zero-shot classifier on hand-made embeddings, and the
 judge's plumbing (texts, crops, batching, caching, identity, weights lookup) on a tiny random CLIP."""
 
+# ruff: noqa: F811 - the fixtures imported from tiny_judges are used as test arguments
+
 from __future__ import annotations
 
 import hashlib
@@ -9,6 +11,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from tiny_judges import tiny_clip_name, tiny_clip_weights  # noqa: F401 (fixtures)
 
 from uno_bench.errors import UnoError
 from uno_bench.judges import clip_color as cc

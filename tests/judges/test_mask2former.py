@@ -1,13 +1,15 @@
 """GenEval's detector: mmdet's test pipeline and instance post-processing, the detector on a random
 tiny Mask2Former, both weight sources and the options."""
 
+# ruff: noqa: F811 - the fixtures imported from tiny_judges are used as test arguments
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 from PIL import Image
-from tiny_judges import TINY_CLASSES
+from tiny_judges import TINY_CLASSES, tiny_m2f, tiny_m2f_folder, tiny_mmdet_pth  # noqa: F401 (fixtures)
 
 from uno_bench.errors import UnoError
 from uno_bench.judges import mask2former_pipeline as pipe
@@ -142,6 +144,17 @@ def test_detector_returns_every_kept_pair_with_its_mask_and_tight_box(tiny_m2f):
     assert len(Mask2FormerDetector(tiny_m2f, {}, max_per_image=7).detect(image, TINY_CLASSES)) == 7
     with pytest.raises(ValueError, match="5 classes but the suite's vocabulary has 80"):
         det.detect(image, [f"c{i}" for i in range(80)])
+
+
+def test_swin_windows_never_shrink_on_small_maps(tiny_m2f_folder):
+    from uno_bench.judges.mask2former import load_transformers_folder
+
+    layers = [m for m in load_transformers_folder(tiny_m2f_folder).modules() if type(m).__name__ == "SwinLayer"]
+    assert len(layers) == 8
+    for layer in layers:
+        shift = layer.shift_size
+        layer.set_shift_and_window_size((3, 40))  # what transformers calls on a 3-token-high map
+        assert layer.window_size == 7 and layer.shift_size == shift
 
 
 def test_both_weight_sources_give_the_same_detections(tiny_m2f_folder, tiny_mmdet_pth, tmp_path, monkeypatch):

@@ -5,13 +5,15 @@ mmdet itself cannot be installed here (mmcv-full must be compiled); scripts/chec
 is the end-to-end comparison to run where it can.
 """
 
+# ruff: noqa: F811 - the fixtures imported from tiny_judges are used as test arguments
+
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 from mmdet_skeleton import checkpoint_shapes, random_checkpoint
-from tiny_judges import TINY_ARCH, TINY_CLASSES
+from tiny_judges import TINY_ARCH, TINY_CLASSES, tiny_m2f, tiny_m2f_folder, tiny_mmdet_pth  # noqa: F401 (fixtures)
 
 from uno_bench.errors import UnoError
 from uno_bench.judges import mmdet_convert as mc

@@ -1,6 +1,8 @@
 """The two official GenEval judges together: options routed through the suite, an image judged by
 GenEval's rules with both, and the option convention they share."""
 
+# ruff: noqa: F811 - the fixtures imported from tiny_judges are used as test arguments
+
 from __future__ import annotations
 
 import json
@@ -8,7 +10,13 @@ import json
 import numpy as np
 import pytest
 from PIL import Image
-from tiny_judges import TINY_CLASSES
+from tiny_judges import (  # noqa: F401 (fixtures)
+    TINY_CLASSES,
+    tiny_clip_name,
+    tiny_clip_weights,
+    tiny_m2f,
+    tiny_m2f_folder,
+)
 
 from uno_bench.errors import UnoError
 from uno_bench.judges.judge_options import own_options

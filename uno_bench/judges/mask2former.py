@@ -112,7 +112,21 @@ def load_transformers_folder(folder: Path) -> Any:
     if problems:
         shown = "; ".join(sorted(problems)[:6]) + (f"; ... ({len(problems)} in all)" if len(problems) > 6 else "")
         raise UnoError(f"{folder}: the weights do not fit the model: {shown}")
+    keep_swin_windows(model)
     return model.float().eval()
+
+
+def keep_swin_windows(model: Any) -> None:
+    """Never shrink Swin's attention window, as mmdet never does (it pads maps to whole windows).
+
+    transformers' SwinLayer shrinks the window (and drops the shift) on feature maps at most
+    `window_size` tokens wide, keeping the change for later images; recent SwinBackbone versions
+    skip that with always_partition=True, older ones do not. Only very elongated images (about 1:6)
+    reach such small maps.
+    """
+    for module in model.modules():
+        if type(module).__name__ == "SwinLayer" and hasattr(module, "set_shift_and_window_size"):
+            module.set_shift_and_window_size = lambda *_args, **_kwargs: None
 
 
 def load_model(source: WeightsSource) -> tuple[Any, dict[str, Any]]:

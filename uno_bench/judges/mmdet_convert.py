@@ -469,8 +469,11 @@ def convert_checkpoint(src: str | Path, dst: str | Path, sha256: str | None = No
         info = {"source": src.name, "source_sha256": sha256 or sha256_file(src),
                 "converter_version": CONVERTER_VERSION, "arch": asdict(arch)}
         (tmp / "conversion.json").write_text(json.dumps(info, indent=1))
+        done = conversion_info(dst) if dst.is_dir() else None
+        if done and done.get("source_sha256") == info["source_sha256"]:
+            return dst  # another process (a second rank, say) finished the same conversion first
         if dst.exists():
-            shutil.rmtree(dst)
+            shutil.rmtree(dst)  # an older or broken conversion
         tmp.rename(dst)
     finally:
         if tmp.exists():
