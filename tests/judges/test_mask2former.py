@@ -175,6 +175,25 @@ def test_both_weight_sources_give_the_same_detections(tiny_m2f_folder, tiny_mmde
     assert (cached[0] / "model.safetensors").stat().st_mtime_ns == stamp
 
 
+def test_a_transformers_folder_must_fit_the_model_exactly(tiny_m2f_folder, tmp_path):
+    import shutil
+
+    from safetensors.torch import load_file, save_file
+
+    from uno_bench.judges.mask2former import load_transformers_folder
+
+    state = load_file(str(tiny_m2f_folder / "model.safetensors"))
+    for name, drop in (("no-empty-weight", "criterion.empty_weight"), ("no-class-head", "class_predictor.bias")):
+        folder = tmp_path / name
+        shutil.copytree(tiny_m2f_folder, folder)
+        save_file({k: v for k, v in state.items() if k != drop}, str(folder / "model.safetensors"))
+        if drop == "criterion.empty_weight":  # training-only, rebuilt from the config: tolerated
+            load_transformers_folder(folder)
+        else:
+            with pytest.raises(UnoError, match="do not fit the model: missing class_predictor.bias"):
+                load_transformers_folder(folder)
+
+
 def test_options_and_missing_weights(tmp_path, monkeypatch):
     monkeypatch.setenv("UNO_CACHE_DIR", str(tmp_path))
     with pytest.raises(UnoError, match="mask2former_swin-s-p4-w7-224_lsj_8x2_50e_coco.pth.*mask2former.weights=PATH"):

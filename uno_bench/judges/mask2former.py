@@ -33,8 +33,10 @@ from uno_bench.judges.weights import judges_dir, resolve_device, sha256_file, sh
 
 NAMES = ("mask2former", "mmdet", "mask2former-swin-s")
 KEYS = ("weights", "max_per_image")
-# Tensors a transformers Mask2Former may miss or carry beyond what uno writes; none is used at test time.
-_TOLERATED = ("relative_position_index", "swin.layernorm.weight", "swin.layernorm.bias")
+# Tensors a transformers Mask2Former checkpoint may lack or carry extra, none used at test time:
+# Swin's relative index (derived from the window size), SwinModel's unused final norm, and the
+# training loss's class weights (rebuilt from the config).
+_TOLERATED = ("relative_position_index", "swin.layernorm.weight", "swin.layernorm.bias", "criterion.empty_weight")
 
 
 @dataclass(frozen=True)
