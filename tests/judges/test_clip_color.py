@@ -166,5 +166,17 @@ def test_options(tiny_clip_name, tiny_clip_weights, tmp_path):
         load_role("clip", "colors", {"clip.amp": "maybe", "clip.weights": str(tiny_clip_weights)})
     bad = tmp_path / "bad.safetensors"
     bad.write_bytes(b"not a safetensors file")
-    with pytest.raises(UnoError, match="cannot load as open_clip"):
+    with pytest.raises(UnoError, match="not a readable safetensors file"):
         load_role("clip", "colors", {"clip.model": tiny_clip_name, "clip.weights": str(bad)})
+    from safetensors.torch import load_file, save_file
+
+    partial = tmp_path / "partial.safetensors"
+    save_file({k: v for k, v in load_file(str(tiny_clip_weights)).items() if k != "logit_scale"}, str(partial))
+    with pytest.raises(UnoError, match="not open_clip uno-tiny-clip weights: missing logit_scale"):
+        load_role("clip", "colors", {"clip.model": tiny_clip_name, "clip.weights": str(partial)})
+    pickled = tmp_path / "open_clip_pytorch_model.bin"
+    torch.save(load_file(str(tiny_clip_weights)), pickled)
+    assert load_role("clip", "colors", {"clip.model": tiny_clip_name, "clip.weights": str(tmp_path)}).identity()[
+        "weights"]["file"] == "open_clip_pytorch_model.bin"  # a folder: its weights file is found
+    with pytest.raises(UnoError, match="clip.model=no-such-model"):
+        load_role("clip", "colors", {"clip.model": "no-such-model", "clip.weights": str(pickled)})

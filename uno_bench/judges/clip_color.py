@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import pickle
 from collections.abc import Mapping, Sequence
 from contextlib import nullcontext
 from pathlib import Path
@@ -202,21 +201,47 @@ def locate_weights(option: str | None, model_name: str = MODEL) -> Path:
     raise UnoError(missing_weights_message(model_name))
 
 
-def build_model(model_name: str, weights: Path) -> tuple[Any, Any, Any]:
-    """(model, evaluation transform, tokenizer): open_clip's own construction and strict loading."""
-    import open_clip
+def read_state_dict(path: Path) -> dict[str, Any]:
+    """An open_clip state dict from safetensors, or from a torch file loaded with weights_only=True."""
     from safetensors import SafetensorError
+
+    from uno_bench.judges.weights import load_torch_file
+
+    if path.suffix == ".safetensors":
+        from safetensors.torch import load_file
+
+        try:
+            state: Any = load_file(str(path))
+        except SafetensorError as exc:
+            raise UnoError(f"{path}: not a readable safetensors file ({exc})") from None
+    else:
+        state = load_torch_file(path)
+        state = state.get("state_dict", state) if isinstance(state, dict) else state
+    if not isinstance(state, dict):
+        raise UnoError(f"{path}: not a state dict")
+    return {k.removeprefix("module."): v for k, v in state.items()}
+
+
+def build_model(model_name: str, weights: Path) -> tuple[Any, Any, Any]:
+    """(model, evaluation transform, tokenizer): open_clip builds, uno loads the weights strictly.
+
+    Loading here rather than through open_clip's `pretrained=` keeps the loading safe with every
+    open_clip version (older ones call torch.load without weights_only).
+    """
+    import open_clip
 
     try:
         model, _, preprocess = open_clip.create_model_and_transforms(
-            model_name, pretrained=str(weights), force_quick_gelu=True, precision="fp32"
+            model_name, force_quick_gelu=True, precision="fp32"
         )
-    except (RuntimeError, ValueError, pickle.UnpicklingError, SafetensorError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise UnoError(
-            f"{weights}: cannot load as open_clip {model_name} weights ({first}); use the open_clip "
-            f"state dict ({' or '.join(WEIGHT_FILES)}), not OpenAI's TorchScript .pt"
-        ) from None
+    except RuntimeError as exc:
+        raise UnoError(f"clip.model={model_name}: {str(exc).splitlines()[0]}") from None
+    state = read_state_dict(weights)
+    result = model.load_state_dict(state, strict=False)
+    problems = [f"missing {k}" for k in result.missing_keys] + [f"unexpected {k}" for k in result.unexpected_keys]
+    if problems:
+        shown = "; ".join(problems[:5]) + (f"; ... ({len(problems)} in all)" if len(problems) > 5 else "")
+        raise UnoError(f"{weights}: not open_clip {model_name} weights: {shown}")
     return model, preprocess, open_clip.get_tokenizer(model_name)
 
 

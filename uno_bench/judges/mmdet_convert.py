@@ -384,7 +384,7 @@ def infer_arch(state: Mapping[str, Any], source: str = "checkpoint") -> Mask2For
             f"{source} is an mmdet 3.x checkpoint (e.g. mask2former_swin-s-p4-w7-224_8xb2-lsj-50e_coco_"
             "20220504_001756-c9d0c4f2.pth, which an early GenEval download script fetched). GenEval's scorer "
             f"runs mmdet 2.x, which needs the 2.x file ...-{OFFICIAL_SHA256_PREFIX}.pth (mmdet 2.x cannot "
-            "load the 3.x keys either: it silently keeps random weights)"
+            "load the 3.x keys either: it warns and keeps random weights)"
         )
     try:
         proj = state["backbone.patch_embed.projection.weight"]
