@@ -20,6 +20,7 @@ Exit status 0 when everything is within tolerance, 1 otherwise.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -166,6 +167,7 @@ def main() -> int:
         mm_model = init_detector(config, args.checkpoint, device=args.device)
         checkpoint = Path(args.checkpoint)
     else:
+        os.environ["UNO_CACHE_DIR"] = str(work / "cache")  # keep random conversions out of the real cache
         mm_model = init_detector(config, None, device=args.device)
         randomize(mm_model, args.seed)
         checkpoint = work / "random_mask2former.pth"
