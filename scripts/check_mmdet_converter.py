@@ -32,7 +32,7 @@ from PIL import Image, ImageDraw
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from uno_bench.errors import require  # noqa: E402
+from uno_bench.errors import UnoError, require  # noqa: E402
 from uno_bench.judges import mask2former_pipeline as pipeline  # noqa: E402
 from uno_bench.judges.mask2former import Mask2FormerDetector, WeightsSource, load_model  # noqa: E402
 from uno_bench.judges.mmdet_convert import OFFICIAL_CHECKPOINT  # noqa: E402
@@ -155,7 +155,11 @@ def compare_detections(mm_result, ours, classes, args) -> list[str]:
 
 def main() -> int:
     args = parse_args()
-    mmdet = require("mmdet", "mmdet", "the mmdet comparison")
+    try:
+        mmdet = require("mmdet", "mmdet", "the mmdet comparison (with a compiled mmcv-full 1.x)")
+    except UnoError as exc:
+        print(exc, file=sys.stderr)
+        return 2
     if not mmdet.__version__.startswith("2."):
         print(f"mmdet {mmdet.__version__} found; GenEval's detector runs on mmdet 2.x", file=sys.stderr)
         return 2
