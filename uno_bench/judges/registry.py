@@ -3,8 +3,8 @@
 A factory is `factory(role, options) -> judge`, where `role` says what the suite needs from it
 ("detector" or "colors" for GenEval-style suites) and `options` are the user's `--judge-option`
 pairs meant for judges (rule options are taken out by the suite first). A factory rejects options
-it does not know and roles it cannot fill, with a one-line UnoError. Names registered here whose
-module does not exist yet (mask2former, clip) give a clear "not available" error when used.
+it does not know and roles it cannot fill, with a one-line UnoError. A suite may hand the same
+options to several judges: model judges take their own keys as `<judge>.<key>` (judges.judge_options).
 """
 
 from __future__ import annotations
@@ -28,11 +28,13 @@ JUDGES.register(
 )
 JUDGES.register(
     "mask2former", "uno_bench.judges.mask2former:load_judge", aliases=("mmdet", "mask2former-swin-s"),
-    help="GenEval's official detector: Mask2Former Swin-S through mmdet 2.x (pip install 'uno[mmdet]')",
+    help="GenEval's official detector: mmdet's Mask2Former Swin-S weights run through transformers "
+    "(no mmdet needed); --judge-option mask2former.weights=PATH",
 )
 JUDGES.register(
     "clip", "uno_bench.judges.clip_color:load_judge", aliases=("clip-vit-l-14",),
-    help="GenEval's official colour classifier: open_clip ViT-L-14 (openai), 3 templates per class",
+    help="GenEval's official colour classifier: open_clip ViT-L-14 (openai), 3 templates per class; "
+    "--judge-option clip.weights=PATH",
 )
 
 
