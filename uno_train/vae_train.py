@@ -55,7 +55,7 @@ def train_vae(cfg: VAEConfig, images: Callable[[int], Image.Image], tc: VAETrain
         opt.step()
         sched.step()
         if (step + 1) % tc.log_every == 0 or step + 1 == tc.steps:
-            rec_v = float(rec)
+            rec_v = rec.item()
             history.append({"step": step + 1, "recon_mse": rec_v, "kl": float(kl), "s": time.perf_counter() - t0})
             log(f"vae step {step + 1}/{tc.steps}: recon mse {rec_v:.5f} (PSNR {psnr(rec_v):.1f} dB)")
     ae.eval()

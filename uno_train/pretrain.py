@@ -1,0 +1,108 @@
+"""`uno-train pretrain`: a BAGEL-architecture model trained from scratch, phase by phase.
+
+Phases (each resumable: a finished phase is reused, an interrupted training phase resumes):
+1. the autoencoder on source images (`OUT/vae/`), with latent scale/shift measured afterwards;
+2. the model: understanding (captioning from ViT tokens) and generation (text-to-image flow
+   matching) together, via the trainer (`OUT/checkpoints/`, `OUT/latest`);
+3. export of the EMA weights as a plain BAGEL folder in OUT, plus `OUT/recipe.json` (settings,
+   timings, versions) and a held-out captioning score.
+"""
+
+from __future__ import annotations
+
+import json
+import platform
+import time
+from dataclasses import asdict, replace
+from pathlib import Path
+
+import torch
+
+from uno_bench.models.bagel.checkpoint import LoadedBagel
+from uno_bench.models.bagel.model import Bagel
+from uno_bench.models.bagel.tokenizer import BagelTokenizer, word_level_tokenizer
+from uno_bench.models.bagel.vae import LatentCodec, build_autoencoder, diffusers_to_flux, flux_to_diffusers
+from uno_train.data import ShapesSource
+from uno_train.presets import Preset, tiny_shapes_config
+from uno_train.trainer import Trainer
+from uno_train.vae_train import train_vae
+
+
+def _vae_phase(out: Path, preset: Preset, source: ShapesSource, log) -> tuple[torch.nn.Module, object, float]:
+    from safetensors.torch import load_file, save_file
+
+    from uno_bench.models.bagel.config import VAEConfig
+
+    folder = out / "vae"
+    done = folder / "vae.json"
+    tok = word_level_tokenizer(source.words())
+    cfg = tiny_shapes_config(tok.vocab_size).vae
+    if done.exists():
+        meta = json.loads(done.read_text())
+        cfg = VAEConfig(**{**meta["config"], "ch_mult": tuple(meta["config"]["ch_mult"])})
+        with torch.device("meta"):
+            ae = build_autoencoder(cfg)
+        ae.load_state_dict(flux_to_diffusers(load_file(str(folder / "ae.safetensors")), cfg), assign=True)
+        log(f"autoencoder: reusing {folder} (trained in {meta['seconds']:.0f} s)")
+        return ae.eval(), cfg, 0.0
+    t0 = time.perf_counter()
+    render_source = ShapesSource(seed=preset.seed + 1, image_size=preset.image_size)
+
+    def image(i: int):
+        import numpy as np
+
+        from uno_bench.shapes import world
+        from uno_bench.shapes.render import render
+
+        return render(world.sample_scene(np.random.default_rng([render_source.seed, i])), preset.image_size)
+
+    ae, cfg, history = train_vae(cfg, image, preset.vae, log)
+    seconds = time.perf_counter() - t0
+    folder.mkdir(parents=True, exist_ok=True)
+    state = {k: v.contiguous() for k, v in ae.state_dict().items()}
+    save_file(diffusers_to_flux(state, cfg), str(folder / "ae.safetensors"))
+    (folder / "vae.json").write_text(json.dumps({"config": asdict(cfg), "seconds": seconds, "history": history}, indent=2))
+    return ae, cfg, seconds
+
+
+def pretrain(preset: Preset, out: Path, resume: bool = True, log=print) -> dict:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(preset.seed)
+    source = ShapesSource(seed=preset.seed, image_size=preset.image_size, **preset.source)
+    t_start = time.perf_counter()
+    ae, vae_cfg, vae_seconds = _vae_phase(out, preset, source, log)
+
+    tok: BagelTokenizer = word_level_tokenizer(source.words())
+    config = replace(tiny_shapes_config(tok.vocab_size), vae=vae_cfg)
+    torch.manual_seed(preset.seed)
+    model = Bagel(config)
+    model.init_weights(zero_velocity_head=True)
+    loaded = LoadedBagel(model, LatentCodec(ae, vae_cfg, config.latent_patch_size), tok, config, out, {})
+    trainer = Trainer(loaded, source, replace(preset.train, seed=preset.seed), out, log=log)
+    if resume and trainer.latest_checkpoint() is not None:
+        log(f"resuming from {trainer.latest_checkpoint()} (step {trainer.resume()})")
+    t_train = time.perf_counter()
+    history = trainer.run()
+    train_seconds = time.perf_counter() - t_train
+
+    from uno_bench.models.bagel import checkpoint
+    from uno_train.evaluate import caption_accuracy
+
+    final = checkpoint.load(out, dtype=torch.float32)
+    captions = caption_accuracy(final, n=200, seed=10_000 + preset.seed, image_size=preset.image_size)
+    recipe = {
+        "preset": preset.name,
+        "description": preset.description,
+        "train": preset.train.to_dict(),
+        "vae_train": asdict(preset.vae),
+        "source": {"kind": "shapes", "seed": preset.seed, "image_size": preset.image_size, **preset.source},
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "seconds": {"vae": vae_seconds, "train": train_seconds, "total": time.perf_counter() - t_start},
+        "final": history[-1] if history else None,
+        "caption_exact_match_heldout": captions,
+        "torch_threads": torch.get_num_threads(),
+        "machine": {"python": platform.python_version(), "torch": torch.__version__, "cpu": platform.processor()},
+    }
+    (out / "recipe.json").write_text(json.dumps(recipe, indent=2) + "\n")
+    return recipe
