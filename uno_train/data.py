@@ -66,7 +66,9 @@ class ShapesSource:
                 scene = world.sample_scene(rng)
                 text = world.caption(scene)
             image = render(scene, self.image_size)
-            return Example([TextItem(text, enable_cfg=True), VaeItem(image, noisy=True)], "t2i")
+            # the scene's exact caption is this image's re-caption (UNO's caption target)
+            return Example([TextItem(text, enable_cfg=True), VaeItem(image, noisy=True)], "t2i",
+                           meta={"captions": [world.caption(scene)]})
         scene = world.sample_scene(rng)
         image = render(scene, self.image_size)
         return Example([VitItem(image), TextItem(world.caption(scene), loss=True)], "caption")
@@ -127,5 +129,6 @@ class CaptionFolderSource:
         rng = _rng(self.seed, index, 1)
         caption = captions[rng.integers(len(captions))]
         if rng.random() < self.t2i_fraction:
-            return Example([TextItem(rec.prompt or caption, enable_cfg=True), VaeItem(image, noisy=True)], "t2i")
+            return Example([TextItem(rec.prompt or caption, enable_cfg=True), VaeItem(image, noisy=True)], "t2i",
+                           meta={"captions": captions})
         return Example([VitItem(image), TextItem(caption, loss=True)], "caption")

@@ -10,8 +10,6 @@ averages gradients over ranks; this undoes it), then `ce * ce_weight + mse * mse
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import torch
 import torch.nn.functional as F
 from torch import Tensor
@@ -43,23 +41,19 @@ def cross_entropy(logits: Tensor, labels: Tensor) -> Tensor:
     return F.cross_entropy(logits.float(), labels, reduction="none")
 
 
-@dataclass(frozen=True)
-class LossWeights:
-    ce: float = 1.0
-    mse: float = 1.0
-
-
-def combine(ce_tokens: Tensor | None, mse_tokens: Tensor | None, weights: LossWeights,
-            global_ce: int, global_mse: int, world_size: int = 1) -> tuple[Tensor, dict[str, float]]:
-    """BAGEL's normalisation: sum / global token count x world size, then weighted sum."""
+def combine(terms: dict[str, Tensor], weights: dict[str, float], global_counts: dict[str, float],
+            world_size: int = 1) -> tuple[Tensor, dict[str, float]]:
+    """BAGEL's normalisation for every term: sum / global token count x world size, then the
+    weighted sum. Terms with no tokens anywhere, or weight 0, are left out."""
     total = None
     logs: dict[str, float] = {}
-    for name, per_token, count, w in (("ce", ce_tokens, global_ce, weights.ce), ("mse", mse_tokens, global_mse, weights.mse)):
-        if per_token is None or per_token.numel() == 0 or count == 0 or w == 0:
+    for name, per_token in terms.items():
+        count, w = global_counts.get(name, 0), weights.get(name, 0.0)
+        if per_token is None or count == 0 or w == 0:
             continue
         term = per_token.sum() / count * world_size
         logs[name] = float(per_token.detach().sum()) / count * world_size
         total = term * w if total is None else total + term * w
     if total is None:
-        raise ValueError("no loss term: the batch has neither CE nor MSE tokens")
+        raise ValueError("no loss term: the batch has no token of any weighted term")
     return total, logs

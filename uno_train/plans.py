@@ -29,12 +29,17 @@ class TextItem:
     text: str
     loss: bool = False
     enable_cfg: bool = False
+    term: str = "ce"  # which loss term its next-token CE belongs to (e.g. "uno_caption")
+    name: str | None = None
+    sees: tuple[str, ...] | None = None  # names of earlier splits it may attend to (None: all visible)
 
 
 @dataclass
 class VitItem:
     image: Image.Image
     enable_cfg: bool = False
+    name: str | None = None
+    sees: tuple[str, ...] | None = None
 
 
 @dataclass
@@ -42,9 +47,33 @@ class VaeItem:
     image: Image.Image
     noisy: bool  # the image to generate (flow-matching loss) or a clean condition
     enable_cfg: bool = False
+    mode: str | None = None  # attention mode override (default: noise if noisy else full)
+    name: str | None = None
+    sees: tuple[str, ...] | None = None
 
 
-Item = TextItem | VitItem | VaeItem
+@dataclass
+class QueryItem:
+    """`count` learned-embedding slots (e.g. UNO metaqueries), routed to the und expert."""
+
+    count: int
+    name: str | None = None
+    sees: tuple[str, ...] | None = None
+
+
+@dataclass
+class SkipItem:
+    """Advance RoPE without tokens (e.g. after a noisy image that later tokens read)."""
+
+    count: int = 1
+
+
+@dataclass
+class NewSample:
+    """Start a new, isolated sample inside the same example (nothing crosses samples)."""
+
+
+Item = TextItem | VitItem | VaeItem | QueryItem | SkipItem | NewSample
 
 
 @dataclass
@@ -52,6 +81,7 @@ class Example:
     items: list[Item]
     kind: str = ""  # e.g. "t2i", "caption": for logging only
     index: int = 0  # global example index: seeds every random draw of this example
+    meta: dict = field(default_factory=dict)  # e.g. {"captions": [...]} re-captions of the target image
 
 
 @dataclass(frozen=True)
@@ -68,6 +98,14 @@ class Packed:
     eps: Tensor  # the flow-matching noise drawn for those tokens (used for noisy images only)
     noisy_images: int
     kinds: list[str] = field(default_factory=list)
+    ce_terms: list[str] = field(default_factory=list)  # loss term of each CE position
+    named_splits: list[dict[str, tuple[int, int]]] = field(default_factory=list)  # per sample: name -> (start, len) in the sequence
+
+    def ce_mask(self, term: str) -> Tensor:
+        return torch.tensor([t == term for t in self.ce_terms], dtype=torch.bool)
+
+    def count(self, term: str) -> int:
+        return sum(t == term for t in self.ce_terms)
 
 
 def example_generators(seed: int, index: int) -> tuple[np.random.Generator, torch.Generator]:
@@ -116,25 +154,46 @@ def pack(loaded: LoadedBagel, examples: list[Example], seed: int, timestep_shift
         plans.append((ex, items, gen))
     vae = [(it, gen) for _, items, gen in plans for it in items if isinstance(it, VaeItem)]
     tokens = iter(encode_images(loaded, [it.image for it, _ in vae], [g for _, g in vae]) if vae else [])
-    x0, eps, noisy = [], [], 0
+    x0, eps, noisy, ce_terms = [], [], 0, []
+    names: dict[str, int] = {}  # split names of the current sample
+
+    def sees(item) -> set[int] | None:
+        return None if item.sees is None else {names[n] for n in item.sees if n in names}  # a dropped split is simply not seen
+
+    def named(item, index: int) -> None:
+        if item.name:
+            names[item.name] = index
+
     for _, items, gen in plans:
         builder.start_sample()
+        names.clear()
         for item in items:
             if isinstance(item, str):
                 builder.skip_positions(1)
+            elif isinstance(item, NewSample):
+                builder.start_sample()
+                names.clear()
+            elif isinstance(item, SkipItem):
+                builder.skip_positions(item.count)
             elif isinstance(item, TextItem):
-                builder.add_text(tok.encode(item.text), loss=item.loss)
+                before = builder.num_ce
+                named(item, builder.add_text(tok.encode(item.text), loss=item.loss, sees=sees(item), name=item.name))
+                ce_terms += [item.term] * (builder.num_ce - before)
             elif isinstance(item, VitItem):
                 patches, grid = vit_inputs(item.image, cfg.vit_transform, cfg.vit.patch_size)
-                builder.add_vit_image(patches, grid)
+                named(item, builder.add_vit_image(patches, grid, sees=sees(item), name=item.name))
+            elif isinstance(item, QueryItem):
+                named(item, builder.add_embeddings(item.count, sees=sees(item), name=item.name))
             else:
                 z = next(tokens)
                 grid = (item.image.height // cfg.latent_downsample, item.image.width // cfg.latent_downsample)
                 t = float(sample_timesteps(1, timestep_shift, gen)[0]) if item.noisy else 0.0
-                builder.add_vae_image(z, grid, noisy=item.noisy, t=t)
+                named(item, builder.add_vae_image(z, grid, noisy=item.noisy, t=t, mode=item.mode, sees=sees(item),
+                                                  name=item.name))
                 x0.append(z)
                 eps.append(torch.randn(z.shape, generator=gen))
                 noisy += int(item.noisy)
     dim = cfg.patch_latent_dim
-    return Packed(builder.build(), torch.cat(x0) if x0 else torch.zeros(0, dim),
-                  torch.cat(eps) if eps else torch.zeros(0, dim), noisy, [ex.kind for ex, _, _ in plans])
+    batch = builder.build()
+    return Packed(batch, torch.cat(x0) if x0 else torch.zeros(0, dim), torch.cat(eps) if eps else torch.zeros(0, dim),
+                  noisy, [ex.kind for ex, _, _ in plans], ce_terms, builder.named_ranges())

@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from uno_bench.models.bagel.config import BagelConfig, ImageTransformConfig, LLMConfig, VAEConfig, ViTConfig
-from uno_train.objectives import LossWeights
 from uno_train.plans import DropoutProbs
 from uno_train.trainer import TrainConfig
 from uno_train.vae_train import VAETrainConfig
@@ -52,7 +51,7 @@ def tiny_shapes(scale: float = 1.0) -> Preset:
         train=TrainConfig(
             steps=steps, batch_size=64, lr=1e-3, min_lr=1e-4, warmup_steps=max(1, int(200 * scale)),
             schedule="cosine", betas=(0.9, 0.95), eps=1e-8, weight_decay=0.0, grad_clip=1.0,
-            ema_decay=0.999, timestep_shift=1.0, weights=LossWeights(ce=1.0, mse=1.0),
+            ema_decay=0.999, timestep_shift=1.0, weights={"ce": 1.0, "mse": 1.0},
             dropout=DropoutProbs(text=0.1, vit=0.0, vae=0.0), save_every=max(2, steps // 6), log_every=20,
         ),
         source=dict(t2i_fraction=0.6, prompt_fraction=0.5),

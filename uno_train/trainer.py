@@ -33,7 +33,6 @@ from uno_train import distributed
 from uno_train.data import BadRecord, DataSource
 from uno_train.freeze import freeze
 from uno_train.objectives import (
-    LossWeights,
     combine,
     cross_entropy,
     flow_matching_loss,
@@ -63,7 +62,7 @@ class TrainConfig:
     grad_clip: float = 1.0
     ema_decay: float | None = 0.9999  # None: no EMA (ema.safetensors = raw weights)
     timestep_shift: float = 1.0
-    weights: LossWeights = field(default_factory=LossWeights)
+    weights: dict[str, float] = field(default_factory=lambda: {"ce": 1.0, "mse": 1.0})
     dropout: DropoutProbs = field(default_factory=DropoutProbs)
     precision: str = "fp32"  # fp32 | bf16 (autocast)
     grad_accum: int = 1
@@ -88,38 +87,53 @@ def lr_at(step: int, cfg: TrainConfig) -> float:
     return cfg.lr
 
 
-# A step function returns per-token loss terms for one packed micro-batch: (ce, mse) tensors.
-LossFn = Callable[["Trainer", Packed], tuple[Tensor | None, Tensor | None]]
+class Objective:
+    """BAGEL's objective: flow matching on noisy latents + next-token CE. Subclasses (UNO) add
+    terms, learned parameters, and their own sequence layout via `prepare`."""
 
+    def prepare(self, example: Example) -> Example:
+        return example
 
-def standard_losses(trainer: Trainer, packed: Packed) -> tuple[Tensor | None, Tensor | None]:
-    """BAGEL's objective on one packed micro-batch: flow matching on noisy latents + next-token CE."""
-    model, batch = trainer.model, packed.batch
-    dev = trainer.dist.device
-    x0, eps = packed.x0.to(dev), packed.eps.to(dev)
-    t = batch.vae_timesteps.to(dev)
-    noisy = batch.vae_noisy.to(dev)
-    x_t = torch.where(noisy[:, None], noisy_latents(x0, eps, t), x0)
-    batch = batch.to(dev)
-    _, pred, logits = model(batch, latents=x_t, timesteps=t, checkpoint_layers=trainer.cfg.activation_checkpointing,
-                            velocity_at=batch.mse_indexes, logits_at=batch.ce_indexes, ghost=trainer.dist.active)
-    mse = ce = None
-    if batch.mse_indexes.numel():
-        rows = torch.isin(batch.vae_indexes, batch.mse_indexes)
-        mse = flow_matching_loss(pred, x0[rows], eps[rows])
-    if batch.ce_indexes.numel():
-        ce = cross_entropy(logits, batch.ce_labels)
-    return ce, mse
+    def parameters(self) -> dict[str, torch.nn.Parameter]:
+        return {}
+
+    def counts(self, packed: Packed) -> dict[str, int]:
+        """Tokens of each term in this micro-batch (summed over ranks for the normalisation)."""
+        return {"ce": packed.count("ce"), "mse": int(packed.batch.mse_indexes.numel())}
+
+    def forward(self, trainer: Trainer, packed: Packed, **kwargs):
+        model, batch, dev = trainer.model, packed.batch.to(trainer.dist.device), trainer.dist.device
+        x0, eps = packed.x0.to(dev), packed.eps.to(dev)
+        t = batch.vae_timesteps
+        x_t = torch.where(batch.vae_noisy[:, None], noisy_latents(x0, eps, t), x0)
+        out = model(batch, latents=x_t, timesteps=t, checkpoint_layers=trainer.cfg.activation_checkpointing,
+                    velocity_at=batch.mse_indexes, logits_at=batch.ce_indexes, ghost=trainer.dist.active, **kwargs)
+        return batch, x0, eps, out
+
+    def flow_and_ce(self, packed: Packed, batch, x0: Tensor, eps: Tensor, out) -> dict[str, Tensor]:
+        terms: dict[str, Tensor] = {}
+        if batch.mse_indexes.numel():
+            rows = torch.isin(batch.vae_indexes, batch.mse_indexes)
+            terms["mse"] = flow_matching_loss(out.velocity, x0[rows], eps[rows])
+        if batch.ce_indexes.numel():
+            ce = cross_entropy(out.logits, batch.ce_labels)
+            for term in sorted(set(packed.ce_terms)):
+                terms[term] = ce[packed.ce_mask(term).to(ce.device)]
+        return terms
+
+    def __call__(self, trainer: Trainer, packed: Packed) -> dict[str, Tensor]:
+        batch, x0, eps, out = self.forward(trainer, packed)
+        return self.flow_and_ce(packed, batch, x0, eps, out)
 
 
 class Trainer:
     def __init__(self, loaded: LoadedBagel, source: DataSource, cfg: TrainConfig, out: Path,
-                 loss_fn: LossFn = standard_losses, dist: distributed.Dist | None = None,
-                 extra_params: dict[str, torch.nn.Parameter] | None = None, log: Callable[[str], None] = print):
+                 objective: Objective | None = None, dist: distributed.Dist | None = None,
+                 log: Callable[[str], None] = print):
         self.loaded, self.source, self.cfg, self.out = loaded, source, cfg, Path(out)
-        self.loss_fn, self.log = loss_fn, log
+        self.objective, self.log = objective or Objective(), log
         self.dist = dist or distributed.Dist()
-        self.extra = extra_params or {}  # e.g. UNO metaqueries: trained, saved beside the model
+        self.extra = self.objective.parameters()  # e.g. UNO metaqueries: trained, saved beside the model
         self.frozen = freeze(loaded.model, list(cfg.freeze))
         loaded.model.train()
         if loaded.codec is not None:
@@ -169,7 +183,7 @@ class Trainer:
                 try:
                     ex = self.source.example(i)
                     ex.index = i
-                    batch.append(ex)
+                    batch.append(self.objective.prepare(ex))
                 except BadRecord as exc:
                     self.bad_records += 1
                     if self.bad_records <= 5 or self.bad_records % 100 == 0:
@@ -189,8 +203,11 @@ class Trainer:
             if not examples:  # every record of this micro-batch was bad: a zero-weight stand-in keeps
                 examples = [Example([TextItem("", loss=True)], "empty", -1)]  # the ranks' collectives in step
             packs.append(pack(self.loaded, examples, cfg.seed, cfg.timestep_shift, cfg.dropout))
-        n_ce = distributed.all_reduce_sum(sum(p.batch.ce_indexes.numel() for p in packs), d)
-        n_mse = distributed.all_reduce_sum(sum(p.batch.mse_indexes.numel() for p in packs), d)
+        counts: dict[str, float] = {}
+        for p in packs:
+            for k, v in self.objective.counts(p).items():
+                counts[k] = counts.get(k, 0) + v
+        counts = {k: distributed.all_reduce_sum(v, d) for k, v in sorted(counts.items())}
         tokens = distributed.all_reduce_sum(sum(p.batch.sequence_length for p in packs), d)
         self.opt.zero_grad(set_to_none=True)
         logs: dict[str, float] = {}
@@ -198,10 +215,10 @@ class Trainer:
         autocast = torch.autocast(d.device.type, dtype=torch.bfloat16, enabled=cfg.precision == "bf16")
         for packed in packs:
             with autocast:
-                ce, mse = self.loss_fn(self, packed)
+                terms = self.objective(self, packed)
                 if packed.kinds == ["empty"]:
-                    ce = ce * 0
-                loss, parts = combine(ce, mse, cfg.weights, max(1, int(n_ce)), max(1, int(n_mse)), d.world)
+                    terms = {k: v * 0 for k, v in terms.items()}
+                loss, parts = combine(terms, cfg.weights, {k: max(1.0, v) for k, v in counts.items()}, d.world)
             if not torch.isfinite(loss):
                 raise TrainingDiverged(
                     f"non-finite loss at step {step} ({parts}); stopping. The last good checkpoint is "
@@ -249,7 +266,7 @@ class Trainer:
                     if tb is not None:
                         for k, v in rec.items():
                             tb.add_scalar(k, v, self.step)
-                info = f"loss {rec['loss']:.4f} " + " ".join(f"{k} {rec[k]:.4f}" for k in ("mse", "ce") if k in rec)
+                info = f"loss {rec['loss']:.4f} " + " ".join(f"{k} {rec[k]:.4f}" for k in cfg.weights if k in rec)
                 bar.update(task, completed=self.step, info=info + f" {rec['tokens_per_s']:.0f} tok/s")
                 if self.step % cfg.save_every == 0 or self.step == cfg.steps:
                     self.save()

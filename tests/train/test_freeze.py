@@ -9,7 +9,7 @@ from PIL import Image
 from uno_bench.errors import UnoError
 from uno_train.freeze import freeze
 from uno_train.plans import Example, TextItem, VaeItem, VitItem, pack
-from uno_train.trainer import TrainConfig, Trainer, standard_losses
+from uno_train.trainer import Objective, TrainConfig, Trainer
 
 
 def test_frozen_und_expert_gets_no_gradient(fresh_loaded, tmp_path):
@@ -20,8 +20,8 @@ def test_frozen_und_expert_gets_no_gradient(fresh_loaded, tmp_path):
                 Example([VitItem(img), TextItem("a blue square", loss=True)], "caption", 1)]
     trainer = Trainer(fresh_loaded, source=None, cfg=TrainConfig(steps=1, batch_size=2), out=tmp_path)
     packed = pack(fresh_loaded, examples, seed=0)
-    ce, mse = standard_losses(trainer, packed)
-    (ce.mean() + mse.mean()).backward()
+    terms = Objective()(trainer, packed)
+    (terms["ce"].mean() + terms["mse"].mean()).backward()
     for name, p in model.named_parameters():
         if name in frozen:
             assert p.grad is None, name

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from uno_train.objectives import (
-    LossWeights,
     combine,
     cross_entropy,
     flow_matching_loss,
@@ -43,9 +42,9 @@ def test_cross_entropy_and_normalisation():
     assert torch.allclose(ce, torch.tensor([math.log(2.0), math.log(4 / 3)]))
     mse = torch.tensor([1.0, 3.0])
     # BAGEL: sum / global count x world size, then weighted
-    total, parts = combine(ce, mse, LossWeights(ce=0.25, mse=1.0), global_ce=4, global_mse=8, world_size=2)
+    total, parts = combine({"ce": ce, "mse": mse}, {"ce": 0.25, "mse": 1.0}, {"ce": 4, "mse": 8}, world_size=2)
     expected = 0.25 * float(ce.sum()) / 4 * 2 + 4.0 / 8 * 2
     assert float(total) == pytest.approx(expected)
     assert parts["mse"] == pytest.approx(1.0)
     with pytest.raises(ValueError):
-        combine(None, None, LossWeights(), 0, 0)
+        combine({"ce": ce}, {"ce": 1.0}, {"ce": 0})

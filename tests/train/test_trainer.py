@@ -10,7 +10,7 @@ from PIL import Image
 
 from uno_bench.models.bagel import checkpoint
 from uno_train.data import CaptionFolderSource, ShapesSource
-from uno_train.trainer import TrainConfig, Trainer, TrainingDiverged, standard_losses
+from uno_train.trainer import Objective, TrainConfig, Trainer, TrainingDiverged
 
 CFG = dict(batch_size=4, lr=3e-3, ema_decay=0.9, log_every=1, grad_accum=2)
 
@@ -44,17 +44,17 @@ def test_resume_continues_the_same_loss_curve(tiny_ckpt, tmp_path):
 
 
 def test_non_finite_loss_stops_and_keeps_the_last_good_checkpoint(tiny_ckpt, tmp_path):
-    calls = {"n": 0}
+    class Exploding(Objective):
+        """The standard objective, whose flow loss turns NaN from step 2 on."""
 
-    def exploding(trainer, packed):
-        ce, mse = standard_losses(trainer, packed)
-        calls["n"] += 1
-        if trainer.step >= 2:
-            mse = mse * float("nan")
-        return ce, mse
+        def __call__(self, trainer, packed):
+            terms = super().__call__(trainer, packed)
+            if trainer.step >= 2:
+                terms["mse"] = terms["mse"] * float("nan")
+            return terms
 
     t = Trainer(checkpoint.load(tiny_ckpt, dtype=torch.float32), ShapesSource(image_size=32),
-                TrainConfig(steps=5, save_every=2, **CFG), tmp_path, loss_fn=exploding, log=lambda s: None)
+                TrainConfig(steps=5, save_every=2, **CFG), tmp_path, objective=Exploding(), log=lambda s: None)
     with pytest.raises(TrainingDiverged, match="non-finite loss at step 2.*step_0000002"):
         t.run(progress=False)
     assert t.latest_checkpoint().name == "step_0000002"

@@ -268,6 +268,15 @@ def grid_position_ids(height: int, width: int, patch: int, max_per_side: int, de
 # ----------------------------------------------------------------------------- Bagel
 
 
+@dataclass
+class PackedOutput:
+    hidden: Tensor  # final hidden states [L, hidden] (after the routed final norms)
+    velocity: Tensor | None = None  # llm2vae at the requested positions
+    logits: Tensor | None = None  # lm_head at the requested positions
+    vit_features: Tensor | None = None  # SigLIP outputs of every ViT token (when requested)
+    connector_features: Tensor | None = None  # connector outputs of every ViT token (when requested)
+
+
 class Bagel(nn.Module):
     def __init__(self, config: BagelConfig):
         super().__init__()
@@ -341,14 +350,15 @@ class Bagel(nn.Module):
     def forward(self, batch, latents: Tensor | None = None, timesteps: Tensor | None = None,
                 embeddings: Tensor | None = None, checkpoint_layers: bool = False,
                 velocity_at: Tensor | None = None, logits_at: Tensor | None = None, ghost: bool = False,
-                ) -> tuple[Tensor, Tensor | None, Tensor | None]:
+                return_vit_features: bool = False) -> PackedOutput:
         """The packed (training) forward over a `packing.PackedBatch`.
 
         `latents` are the VAE tokens to embed (x_t for noisy images, x0 for clean; default the
         batch's clean tokens), `timesteps` their per-token flow time (default the batch's),
         `embeddings` fill learned-embedding slots. Returns the final hidden states and, at the
-        requested sequence positions, the velocity and the LM logits. The heads run inside
-        `forward` so that FSDP2's hooks see them.
+        requested sequence positions, the velocity and the LM logits (and optionally the ViT and
+        connector features of every ViT token). Everything runs inside `forward` so that FSDP2's
+        hooks see it.
 
         `ghost=True` (distributed training) appends an isolated 3-token sample — a text token, a
         one-patch ViT image and a latent token — whose outputs enter the result times zero: every
@@ -359,8 +369,11 @@ class Bagel(nn.Module):
         device, dtype = self.device, self.dtype
         x = torch.zeros(batch.sequence_length, self.config.llm.hidden_size, device=device, dtype=dtype)
         x[batch.text_indexes] = self.embed_text(batch.text_ids)
+        vit_feat = conn_feat = None
         if batch.vit_patches is not None:
-            x[batch.vit_indexes] = self.embed_vit(batch.vit_patches, batch.vit_position_ids, batch.vit_seqlens).to(dtype)
+            vit_feat = self.vit_model(batch.vit_patches, batch.vit_position_ids, batch.vit_seqlens)
+            conn_feat = self.connector(vit_feat)
+            x[batch.vit_indexes] = (conn_feat + self.vit_pos_embed(batch.vit_position_ids).to(conn_feat.dtype)).to(dtype)
         if batch.vae_tokens is not None:
             lat = batch.vae_tokens if latents is None else latents
             t = batch.vae_timesteps if timesteps is None else timesteps
@@ -386,7 +399,9 @@ class Bagel(nn.Module):
             hidden = hidden[:n] + zero.to(hidden.dtype)
         velocity = self.velocity(hidden[velocity_at]) if velocity_at is not None else None
         logits = self.logits(hidden[logits_at]) if logits_at is not None else None
-        return hidden, velocity, logits
+        if return_vit_features:
+            return PackedOutput(hidden, velocity, logits, vit_feat, conn_feat)
+        return PackedOutput(hidden, velocity, logits)
 
     def _ghost_tokens(self) -> Tensor:
         dev, cfg = self.device, self.config

@@ -156,6 +156,18 @@ class PackedBuilder:
     def _cursor(self) -> int:
         return len(self._pos)
 
+    @property
+    def num_ce(self) -> int:
+        return len(self._ce_idx)
+
+    def named_ranges(self) -> list[dict[str, tuple[int, int]]]:
+        """Per sample: split name -> (start, length) in the packed sequence."""
+        out, offset = [], 0
+        for splits, names, length in zip(self.splits, self.split_names, self.sample_lens):
+            out.append({n: (offset + splits[i].start, splits[i].length) for n, i in names.items()})
+            offset += length
+        return out
+
     def start_sample(self) -> None:
         self.sample_lens.append(0)
         self.splits.append([])
@@ -296,5 +308,4 @@ def forward_packed(model: Bagel, batch: PackedBatch, latents: Tensor | None = No
                    timesteps: Tensor | None = None, embeddings: Tensor | None = None,
                    checkpoint_layers: bool = False) -> Tensor:
     """Final hidden states [L, hidden] of a packed batch (see `Bagel.forward`)."""
-    hidden, _, _ = model(batch.to(model.device), latents, timesteps, embeddings, checkpoint_layers)
-    return hidden
+    return model(batch.to(model.device), latents, timesteps, embeddings, checkpoint_layers).hidden
