@@ -53,5 +53,102 @@ def pretrain(
     typer.echo(f"checkpoint: {out}  (uno-bench run shapes --ckpt {out})")
 
 
+def _uno_config(prompt_masking: bool, see_caption: bool, target: str, caption_weight: float,
+                regression_weight: float, caption_source: str, t_min: float, t_max: float, proxies=()):
+    from uno_train.uno import UnoConfig
+
+    return UnoConfig(proxies=proxies, prompt_masking=prompt_masking, metaqueries_see_caption=see_caption,
+                     regression_target=target, caption_weight=caption_weight, regression_weight=regression_weight,
+                     caption_source=caption_source, t_range=(t_min, t_max))
+
+
+UNO_OPTIONS = dict(
+    data=typer.Option("shapes", "--data", help="`shapes` (the synthetic world) or a JSONL of "
+                      "{image, captions[], prompt} records (docs/training.md)."),
+    steps=typer.Option(300, "--steps", help="Optimizer steps per arm (the paper: 5K on BAGEL-7B)."),
+    batch_size=typer.Option(32, "--batch-size", help="Examples per step."),
+    lr=typer.Option(2e-4, "--lr", help="Peak learning rate (cosine schedule, short warm-up)."),
+    prompt_masking=typer.Option(True, "--prompt-masking/--no-prompt-masking",
+                                help="Caption and metaquery tokens cannot see the prompt (paper: on)."),
+    see_caption=typer.Option(True, "--metaqueries-see-caption/--metaqueries-blind-to-caption",
+                             help="Whether metaqueries attend to the caption (open in the paper)."),
+    target=typer.Option("vit", "--regression-target", help="vit (SigLIP output) | connector | und_hidden."),
+    caption_weight=typer.Option(1.0, "--caption-weight", help="Weight of the caption CE (open in the paper)."),
+    regression_weight=typer.Option(1.0, "--regression-weight", help="Weight of the cosine regression (open)."),
+    caption_source=typer.Option("recaption", "--caption-source", help="recaption (the image's captions) | prompt."),
+    t_min=typer.Option(0.0, "--t-min", help="Supervise only samples with t > T_MIN."),
+    t_max=typer.Option(1.0, "--t-max", help="... and t <= T_MAX (t = 1 is pure noise)."),
+    threads=typer.Option(None, "--threads", help="torch CPU threads."),
+)
+
+
+@app.command("post-train")
+def post_train_cmd(
+    ckpt: str = typer.Option(..., "--ckpt", help="BAGEL checkpoint folder, or `tiny`."),
+    proxy: str = typer.Option("captioning,regression", "--proxy",
+                              help="Comma list of UNO proxies: captioning, regression; `none` = flow matching only."),
+    out: Path = typer.Option(..., "--out", help="Output folder (a plain BAGEL checkpoint + metaqueries)."),
+    seed: int = typer.Option(0, "--seed"),
+    data: str = UNO_OPTIONS["data"], steps: int = UNO_OPTIONS["steps"], batch_size: int = UNO_OPTIONS["batch_size"],
+    lr: float = UNO_OPTIONS["lr"], prompt_masking: bool = UNO_OPTIONS["prompt_masking"],
+    see_caption: bool = UNO_OPTIONS["see_caption"], target: str = UNO_OPTIONS["target"],
+    caption_weight: float = UNO_OPTIONS["caption_weight"], regression_weight: float = UNO_OPTIONS["regression_weight"],
+    caption_source: str = UNO_OPTIONS["caption_source"], t_min: float = UNO_OPTIONS["t_min"],
+    t_max: float = UNO_OPTIONS["t_max"], threads: int = UNO_OPTIONS["threads"],
+) -> None:
+    """UNO post-training: flow matching + caption CE + metaquery regression through the frozen und expert."""
+    import torch
+
+    from uno_train.post_train import default_train_config, parse_proxies, post_train
+
+    if threads:
+        torch.set_num_threads(threads)
+    uno = _uno_config(prompt_masking, see_caption, target, caption_weight, regression_weight, caption_source,
+                      t_min, t_max, parse_proxies(proxy))
+    from dataclasses import replace
+
+    train = replace(default_train_config(steps, seed), batch_size=batch_size, lr=lr)
+    result = post_train(ckpt, out, uno, train, data, log=typer.echo)
+    typer.echo(f"post-trained in {result['seconds'] / 60:.1f} min -> {out}  (uno-bench run shapes --ckpt {out})")
+
+
+@app.command()
+def ablate(
+    ckpt: str = typer.Option(..., "--ckpt", help="Starting checkpoint for every arm (`tiny` works out of the box)."),
+    proxy: list[str] = typer.Option(..., "--proxy", help="One arm per use: captioning | regression | "
+                                    "captioning,regression. A control arm (flow matching only) is always added."),
+    suites: str = typer.Option("shapes", "--suites", help="Comma list of uno-bench suites to evaluate every arm on."),
+    seeds: int = typer.Option(1, "--seeds", help="Seeds per arm (CIs pool seeds and resample prompts)."),
+    name: str = typer.Option(None, "--name", help="Ablation name (default: the proxies joined)."),
+    out: Path = typer.Option(None, "--out", help="Output folder (default: results/<name>)."),
+    eval_limit: int = typer.Option(None, "--eval-limit", help="Evaluate only the first N prompts of each suite."),
+    seed0: int = typer.Option(0, "--seed-offset", help="First seed."),
+    data: str = UNO_OPTIONS["data"], steps: int = UNO_OPTIONS["steps"], batch_size: int = UNO_OPTIONS["batch_size"],
+    lr: float = UNO_OPTIONS["lr"], prompt_masking: bool = UNO_OPTIONS["prompt_masking"],
+    see_caption: bool = UNO_OPTIONS["see_caption"], target: str = UNO_OPTIONS["target"],
+    caption_weight: float = UNO_OPTIONS["caption_weight"], regression_weight: float = UNO_OPTIONS["regression_weight"],
+    caption_source: str = UNO_OPTIONS["caption_source"], t_min: float = UNO_OPTIONS["t_min"],
+    t_max: float = UNO_OPTIONS["t_max"], threads: int = UNO_OPTIONS["threads"],
+) -> None:
+    """Train a control and one arm per --proxy on identical data/steps/seeds, evaluate all, write the tables."""
+    from dataclasses import replace
+
+    import torch
+
+    from uno_train.ablate import ablate as run
+    from uno_train.post_train import default_train_config, parse_proxies
+
+    if threads:
+        torch.set_num_threads(threads)
+    proxy_sets = [parse_proxies(p) for p in proxy]
+    name = name or "uno-" + "-vs-".join("+".join(p) or "control" for p in proxy_sets)
+    out = out or Path("results") / name
+    uno = _uno_config(prompt_masking, see_caption, target, caption_weight, regression_weight, caption_source, t_min, t_max)
+    train = replace(default_train_config(steps, seed0), batch_size=batch_size, lr=lr)
+    run(ckpt, proxy_sets, [s.strip() for s in suites.split(",") if s.strip()], seeds, out, train, uno, data,
+        eval_limit, log=typer.echo)
+    typer.echo(f"tables: {out / 'table.md'}, {out / 'table.csv'}")
+
+
 def main() -> None:
     run_app(app, ())

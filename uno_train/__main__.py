@@ -1,0 +1,3 @@
+from uno_train.cli import main
+
+main()
