@@ -40,6 +40,7 @@ class VitItem:
     enable_cfg: bool = False
     name: str | None = None
     sees: tuple[str, ...] | None = None
+    side: bool = False  # through the ViT only, never in the sequence (e.g. a regression target)
 
 
 @dataclass
@@ -181,7 +182,10 @@ def pack(loaded: LoadedBagel, examples: list[Example], seed: int, timestep_shift
                 ce_terms += [item.term] * (builder.num_ce - before)
             elif isinstance(item, VitItem):
                 patches, grid = vit_inputs(item.image, cfg.vit_transform, cfg.vit.patch_size)
-                named(item, builder.add_vit_image(patches, grid, sees=sees(item), name=item.name))
+                if item.side:
+                    builder.add_side_vit_image(patches, grid)
+                else:
+                    named(item, builder.add_vit_image(patches, grid, sees=sees(item), name=item.name))
             elif isinstance(item, QueryItem):
                 named(item, builder.add_embeddings(item.count, sees=sees(item), name=item.name))
             else:

@@ -10,12 +10,14 @@ supervises them. One packed sample per image, with one shared x_t, t and noise f
   VAE or ViT copy of the target image is in the sample.
 - C: cross-entropy of a caption (a re-caption of the image, not the prompt, by default) through
   the frozen und expert and LM head.
-- Q: learnable metaquery embeddings, one per ViT patch of the target image (taken from a table
-  indexed by the patch's grid position, initialised from the 2-D sin-cos table), whose final und
-  hidden states regress — through an optional linear head — the clean image's understanding-side
-  tokens (ViT output, connector output, or und hidden states at the ViT positions) with a cosine
-  loss. The targets come from an isolated extra sample holding the clean image's ViT copy, in the
-  same forward, and are detached (stop-gradient on the target only).
+- Q: learnable metaquery embeddings, one per `metaquery_pool`^2 ViT patches of the target image
+  (taken from a table indexed by grid position, initialised from the 2-D sin-cos table), whose
+  final und hidden states regress — through an optional linear head — the clean image's
+  understanding-side tokens (ViT output, connector output, or und hidden states at the ViT
+  positions), average-pooled to the same grid, with a cosine loss. ViT/connector targets come
+  from a side image that goes through the ViT only (no sequence tokens, so nothing can see it);
+  und-hidden targets from an isolated extra sample with the clean ViT copy. Both come from the
+  same forward and are detached (stop-gradient on the target only).
 - Trained: the gen expert, gen-side projections, metaqueries and head. Frozen with
   `requires_grad=False` (never detach): und expert, embeddings, LM head, ViT, connector, VAE — so
   the caption and regression gradients reach the gen expert through the attention over G's keys
@@ -47,6 +49,7 @@ class UnoConfig:
     prompt_masking: bool = True  # caption/metaquery tokens cannot see the prompt [C]/[T]
     metaqueries_see_caption: bool = True  # open question: do metaqueries read the caption?
     regression_target: str = "vit"  # "visual-encoder features" [T]: SigLIP output; or connector / und_hidden
+    metaquery_pool: int = 2  # one metaquery per pool x pool ViT patches (targets average-pooled); 1 = per patch
     head: bool = True  # linear head from the LLM width to the target width (needed when they differ)
     caption_source: str = "recaption"  # recaption: one of the image's captions [T]; prompt: the prompt itself
     t_range: tuple[float, float] = (0.0, 1.0)  # supervise samples with t in (lo, hi] (default: every t)
@@ -106,20 +109,32 @@ class UnoObjective(Objective):
             caption = captions[example.index % len(captions)]
             items.append(TextItem(caption, loss=True, term="uno_caption", name="C", sees=("G",) if masked else None))
         if self.regression:
-            grid = self._target_grid(target.image)
+            grid = self._pooled_grid(target.image)
             q_sees = ("G", "C") if see_caption else ("G",)
             if not masked:
                 q_sees = None if see_caption else ("P", "G")
-            items += [QueryItem(grid[0] * grid[1], name="Q", sees=q_sees), NewSample(),
-                      VitItem(target.image, name="target")]
+            items.append(QueryItem(grid[0] * grid[1], name="Q", sees=q_sees))
+            if self.cfg.regression_target == "und_hidden":  # needs the clean copy inside the LLM, isolated
+                items += [NewSample(), VitItem(target.image, name="target")]
+            else:
+                items.append(VitItem(target.image, side=True))
         return Example(items, "uno", example.index, example.meta)
 
-    def _target_grid(self, image) -> tuple[int, int]:
+    def _pooled_grid(self, image) -> tuple[int, int]:
         from uno_bench.models.bagel.transforms import resized_size
 
-        cfg = self.model_config
+        cfg, k = self.model_config, self.cfg.metaquery_pool
         w, h = resized_size(image.width, image.height, cfg.vit_transform)
-        return h // cfg.vit.patch_size, w // cfg.vit.patch_size
+        h, w = h // cfg.vit.patch_size, w // cfg.vit.patch_size
+        return -(-h // k), -(-w // k)
+
+    def _pool(self, feats: Tensor, grid: tuple[int, int]) -> Tensor:
+        """[h*w, C] patch features -> [ceil(h/k)*ceil(w/k), C] averages over k x k patches."""
+        k = self.cfg.metaquery_pool
+        if k == 1:
+            return feats
+        x = feats.reshape(grid[0], grid[1], -1).permute(2, 0, 1)[None]
+        return F.avg_pool2d(x, k, ceil_mode=True)[0].flatten(1).T
 
     def parameters(self) -> dict[str, nn.Parameter]:
         return self.params
@@ -162,26 +177,44 @@ class UnoObjective(Objective):
         return keep
 
     # ---------------------------------------------------------------- losses
-    def _metaquery_inputs(self, packed: Packed) -> tuple[Tensor | None, list[tuple[Tensor, Tensor]]]:
-        """Embeddings for every Q slot (in sequence order) and, per UNO sample, (Q slot positions,
-        target sequence positions)."""
+    def _metaquery_inputs(self, packed: Packed) -> tuple[Tensor | None, list[tuple[Tensor, tuple]]]:
+        """Embeddings for every Q slot (in sequence order) and, per UNO sample, its Q slot positions
+        and where its target lives: ("side", side image index) or ("seq", target sequence positions)."""
         b = packed.batch
         if not self.regression or not b.embed_indexes.numel():
             return None, []
-        pieces, pairs = [], []
+        table = self.params["metaqueries"]
+        max_side = self.model_config.vit_max_num_patch_per_side
+        pieces, pairs, side = [], [], 0
         samples = packed.named_splits
         for i, names in enumerate(samples):
             if "Q" not in names:
                 continue
             qs, qn = names["Q"]
-            ts, tn = samples[i + 1]["target"]  # the isolated sample right after holds the clean ViT copy
             q_pos = torch.arange(qs + 1, qs + qn - 1)
-            t_pos = torch.arange(ts + 1, ts + tn - 1)
-            vit_rows = torch.searchsorted(b.vit_indexes, t_pos)
-            grid_ids = b.vit_position_ids[vit_rows]
-            pieces.append(self.params["metaqueries"][grid_ids.to(self.params["metaqueries"].device)])
-            pairs.append((q_pos, t_pos))
+            if self.cfg.regression_target == "und_hidden":
+                ts, tn = samples[i + 1]["target"]  # the isolated sample right after holds the clean ViT copy
+                t_pos = torch.arange(ts + 1, ts + tn - 1)
+                where = ("seq", t_pos)
+            else:
+                where = ("side", side)
+                side += 1
+            pairs.append((q_pos, where))
+            gh, gw = self._grid_for(b, where)
+            k = self.cfg.metaquery_pool
+            rows, cols = torch.arange(-(-gh // k)), torch.arange(-(-gw // k))
+            ids = (rows[:, None] * max_side + cols[None, :]).flatten()
+            pieces.append(table[ids.to(table.device)])
         return torch.cat(pieces), pairs
+
+    def _grid_for(self, b, where) -> tuple[int, int]:
+        if where[0] == "side":
+            return b.side_vit_grids[where[1]]
+        # in-sequence target: recover its grid from the ViT position ids (row * max + col)
+        rows = torch.searchsorted(b.vit_indexes, where[1])
+        ids = b.vit_position_ids[rows]
+        max_side = self.model_config.vit_max_num_patch_per_side
+        return int(ids.max()) // max_side + 1, int(ids.max()) % max_side + 1
 
     def __call__(self, trainer: Trainer, packed: Packed) -> dict[str, Tensor]:
         embeddings, pairs = self._metaquery_inputs(packed)
@@ -195,22 +228,24 @@ class UnoObjective(Objective):
         if pairs:
             supervised_q = {n["Q"][0] for n in sup if "Q" in n}
             losses = []
-            for (q_pos, t_pos), names in zip(pairs, [n for n in packed.named_splits if "Q" in n]):
+            for (q_pos, where), names in zip(pairs, [n for n in packed.named_splits if "Q" in n]):
                 if names["Q"][0] not in supervised_q:
                     continue
                 pred = out.hidden[q_pos.to(out.hidden.device)]
                 if self.cfg.head:
                     pred = F.linear(pred.float(), self.params["head.weight"], self.params["head.bias"])
-                target = self._target(out, batch, t_pos).detach()  # stop-gradient on the target only
+                target = self._pool(self._target(out, batch, where), self._grid_for(packed.batch, where)).detach()
                 losses.append(1 - F.cosine_similarity(pred.float(), target.float(), dim=-1))
             if losses:
                 terms["uno_regression"] = torch.cat(losses)
         return terms
 
-    def _target(self, out, batch, t_pos: Tensor) -> Tensor:
-        dev = out.hidden.device
-        if self.cfg.regression_target == "und_hidden":
-            return out.hidden[t_pos.to(dev)]
-        rows = torch.searchsorted(batch.vit_indexes, t_pos.to(batch.vit_indexes.device))
-        feats = out.vit_features if self.cfg.regression_target == "vit" else out.connector_features
-        return feats[rows.to(feats.device)]
+    def _target(self, out, batch, where) -> Tensor:
+        """The clean image's understanding-side tokens (stop-gradient is applied by the caller)."""
+        if where[0] == "seq":
+            t_pos = where[1]
+            if self.cfg.regression_target == "und_hidden":
+                return out.hidden[t_pos.to(out.hidden.device)]
+        feats = out.side_vit_features if self.cfg.regression_target == "vit" else out.side_connector_features
+        start = sum(batch.side_vit_seqlens[: where[1]])
+        return feats[start : start + batch.side_vit_seqlens[where[1]]]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import pytest
 import torch
 import torch.nn.functional as F
 from PIL import Image
@@ -34,16 +35,20 @@ def _block(mask, a, b):
 def test_mask_hides_the_prompt_and_shows_the_noisy_image(fresh_loaded):
     obj, p = _packed(fresh_loaded, UnoConfig())
     names = p.named_splits[0]
-    assert list(names) == ["P", "G", "C", "Q"] and list(p.named_splits[1]) == ["target"]
+    assert list(names) == ["P", "G", "C", "Q"] and len(p.named_splits) == 1
     mask = p.batch.attention_masks()[0]
     P, G, C, Q = names["P"], names["G"], names["C"], names["Q"]
     assert not _block(mask, C, P).any() and not _block(mask, Q, P).any()  # prompt masking
     assert _block(mask, C, G).all() and _block(mask, Q, G).all()  # the noisy block is visible
     assert _block(mask, Q, C).all()  # metaqueries read the caption (configurable)
     assert _block(mask, G, P).all() and not _block(mask, G, C).any()  # G is conditioned on P as in BAGEL
-    # no clean VAE/ViT copy of the target in the supervised sample: its only other sample is isolated
-    assert p.batch.vit_indexes.min() >= p.batch.sample_lens[0]
-    assert (p.batch.vae_noisy).all()
+    # no clean VAE/ViT copy of the target anywhere in the sequence: the regression targets come from a
+    # side image that only the ViT sees; metaqueries are one per 2x2 ViT patches (8x8 grid -> 16)
+    assert p.batch.vit_patches is None and p.batch.side_vit_grids == [(8, 8)]
+    assert (p.batch.vae_noisy).all() and Q[1] == 16 + 2
+    # und-hidden targets need the clean copy inside the LLM: it goes to an isolated sample
+    _, u = _packed(fresh_loaded, UnoConfig(regression_target="und_hidden"))
+    assert list(u.named_splits[1]) == ["target"] and u.batch.vit_indexes.min() >= u.batch.sample_lens[0]
     # RoPE: the caption starts one past the image position
     pos = p.batch.position_ids
     assert int(pos[C[0]]) == int(pos[G[0]]) + 1
@@ -53,9 +58,10 @@ def test_mask_hides_the_prompt_and_shows_the_noisy_image(fresh_loaded):
     assert _block(m2, n2["C"], n2["P"]).all() and not _block(m2, n2["Q"], n2["C"]).any()
 
 
-def test_proxy_gradients_reach_the_gen_expert_in_every_layer(fresh_loaded, tmp_path):
+@pytest.mark.parametrize("target", ["vit", "und_hidden"])
+def test_proxy_gradients_reach_the_gen_expert_in_every_layer(fresh_loaded, tmp_path, target):
     model = fresh_loaded.model
-    cfg = UnoConfig()
+    cfg = UnoConfig(regression_target=target)
     frozen = set(freeze(model, list(cfg.freeze)))
     obj = UnoObjective(cfg, model)
     trainer = Trainer(fresh_loaded, None, TrainConfig(steps=1, batch_size=1), tmp_path, objective=obj)

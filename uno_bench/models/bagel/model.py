@@ -275,6 +275,8 @@ class PackedOutput:
     logits: Tensor | None = None  # lm_head at the requested positions
     vit_features: Tensor | None = None  # SigLIP outputs of every ViT token (when requested)
     connector_features: Tensor | None = None  # connector outputs of every ViT token (when requested)
+    side_vit_features: Tensor | None = None  # SigLIP outputs of the batch's side images
+    side_connector_features: Tensor | None = None
 
 
 class Bagel(nn.Module):
@@ -399,9 +401,14 @@ class Bagel(nn.Module):
             hidden = hidden[:n] + zero.to(hidden.dtype)
         velocity = self.velocity(hidden[velocity_at]) if velocity_at is not None else None
         logits = self.logits(hidden[logits_at]) if logits_at is not None else None
+        out = PackedOutput(hidden, velocity, logits)
         if return_vit_features:
-            return PackedOutput(hidden, velocity, logits, vit_feat, conn_feat)
-        return PackedOutput(hidden, velocity, logits)
+            out.vit_features, out.connector_features = vit_feat, conn_feat
+        if getattr(batch, "side_vit_patches", None) is not None:
+            out.side_vit_features = self.vit_model(batch.side_vit_patches, batch.side_vit_position_ids,
+                                                   batch.side_vit_seqlens)
+            out.side_connector_features = self.connector(out.side_vit_features)
+        return out
 
     def _ghost_tokens(self) -> Tensor:
         dev, cfg = self.device, self.config

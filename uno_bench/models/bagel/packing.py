@@ -99,6 +99,12 @@ class PackedBatch:
     mse_indexes: Tensor  # sequence positions of noisy latents that carry the flow loss
     embed_indexes: Tensor  # slots for learned embeddings (e.g. UNO metaqueries)
     split_names: list[dict[str, int]] = field(default_factory=list)  # per sample: name -> split index
+    # Side images: through the ViT (and connector) only, never placed in the sequence (e.g. UNO's
+    # regression targets: features of the clean image that no token may see).
+    side_vit_patches: Tensor | None = None
+    side_vit_position_ids: Tensor | None = None
+    side_vit_seqlens: list[int] = field(default_factory=list)
+    side_vit_grids: list[tuple[int, int]] = field(default_factory=list)
 
     @property
     def sequence_length(self) -> int:
@@ -141,6 +147,7 @@ class PackedBuilder:
         self._vae_lens: list[int] = []
         self._mse_idx: list[int] = []
         self._embed_idx: list[int] = []
+        self._side: list[tuple[Tensor, tuple[int, int]]] = []
         self.sample_lens: list[int] = []
         self.splits: list[list[SplitSpec]] = []
         self.split_names: list[dict[str, int]] = []
@@ -278,6 +285,11 @@ class PackedBuilder:
         self._rope += 1
         return split
 
+    def add_side_vit_image(self, patches: Tensor, grid_hw: tuple[int, int]) -> int:
+        """An image for the ViT alone (not in the sequence); returns its index among side images."""
+        self._side.append((patches, grid_hw))
+        return len(self._side) - 1
+
     def build(self) -> PackedBatch:
         long = lambda xs: torch.tensor(xs, dtype=torch.long)  # noqa: E731
         return PackedBatch(
@@ -301,6 +313,12 @@ class PackedBuilder:
             mse_indexes=long(self._mse_idx),
             embed_indexes=long(self._embed_idx),
             split_names=[dict(n) for n in self.split_names],
+            side_vit_patches=torch.cat([p for p, _ in self._side]) if self._side else None,
+            side_vit_position_ids=torch.cat([grid_position_ids(g[0] * self.vit_patch, g[1] * self.vit_patch,
+                                                               self.vit_patch, self.vit_max) for _, g in self._side])
+            if self._side else None,
+            side_vit_seqlens=[p.shape[0] for p, _ in self._side],
+            side_vit_grids=[g for _, g in self._side],
         )
 
 
