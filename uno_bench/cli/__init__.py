@@ -24,7 +24,10 @@ app = typer.Typer(
 )
 
 # Command modules register themselves on `app` when imported.
-_COMMAND_MODULES = ("uno_bench.cli.sample", "uno_bench.cli.suites", "uno_bench.cli.run", "uno_bench.cli.report")
+_COMMAND_MODULES = (
+    "uno_bench.cli.sample", "uno_bench.cli.suites", "uno_bench.cli.run", "uno_bench.cli.report",
+    "uno_bench.cli.quickstart",
+)
 
 
 @app.callback()

@@ -1,0 +1,56 @@
+"""`uno-bench quickstart`: the whole mission, for real, on the embedded tiny model, on a CPU.
+
+1. the `shapes` suite on the embedded checkpoint (the baseline);
+2. a short UNO ablation on it: a flow-matching-only control arm and a captioning arm, same data,
+   steps and seed, each evaluated on `shapes`;
+3. one comparison report (Markdown, CSV, HTML) over the three runs.
+Everything lands in OUT and is reused when the command runs again.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class QuickstartBudget:
+    post_train_steps: int
+    batch_size: int
+    eval_limit: int | None  # prompts per evaluation (None: the whole suite)
+    sampler_steps: int | None = None  # None: the suite's sampler defaults
+
+
+BUDGETS = {
+    "full": QuickstartBudget(post_train_steps=120, batch_size=16, eval_limit=None),
+    "ci": QuickstartBudget(post_train_steps=3, batch_size=4, eval_limit=6, sampler_steps=6),
+}
+
+
+def quickstart(out: Path, ckpt: str = "tiny", budget: str = "full", log=print) -> dict:
+    from uno_bench.report import build_report, load_run, write_report
+    from uno_bench.runs.pipeline import RunOptions, run_suite
+    from uno_train.ablate import ablate
+    from uno_train.post_train import default_train_config
+    from uno_train.uno import UnoConfig
+
+    b = BUDGETS[budget]
+    sampler = {"num_timesteps": b.sampler_steps} if b.sampler_steps else {}
+    out = Path(out)
+    t0 = time.perf_counter()
+    log(f"[1/3] shapes suite on the {'embedded tiny' if ckpt == 'tiny' else ckpt} checkpoint")
+    base = run_suite(RunOptions(suite="shapes", ckpt=ckpt, run_dir=out / "baseline", limit=b.eval_limit,
+                                batch_size=16, sampler=dict(sampler)))
+    log(f"[2/3] UNO ablation: control vs captioning, {b.post_train_steps} steps each")
+    train = replace(default_train_config(b.post_train_steps, seed=0), batch_size=b.batch_size)
+    ablate(ckpt, [("captioning",)], ["shapes"], 1, out / "ablation", train, UnoConfig(), "shapes", b.eval_limit,
+           log=log, sampler=sampler)
+    log("[3/3] report")
+    runs = [load_run(base.run_dir, "baseline"),
+            load_run(out / "ablation" / "arms" / "control-s0" / "runs" / "shapes", "control"),
+            load_run(out / "ablation" / "arms" / "captioning-s0" / "runs" / "shapes", "captioning")]
+    report = build_report(runs, baseline="baseline")
+    files = write_report(report, out / "report", ("md", "csv", "html"))
+    return {"seconds": time.perf_counter() - t0, "report": [str(f) for f in files],
+            "baseline_overall": (base.summary or {}).get("results", {}).get("overall")}
