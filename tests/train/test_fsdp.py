@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -14,10 +16,17 @@ WORKER = Path(__file__).with_name("fsdp_worker.py")
 
 
 def _run(cmd: list[str], env) -> dict[str, list[float]]:
-    r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=600)
-    assert r.returncode == 0, r.stderr[-3000:]
+    # A new session, so a hung run's workers die with it instead of lingering (torchrun's children).
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+                            start_new_session=True)
+    try:
+        stdout, stderr = proc.communicate(timeout=600)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGKILL)
+        raise
+    assert proc.returncode == 0, stderr[-3000:]
     out = {}
-    for line in r.stdout.splitlines():
+    for line in stdout.splitlines():
         key, _, payload = line.partition(" ")
         if key in ("LOSSES", "GRADNORMS"):
             out[key] = json.loads(payload)
