@@ -24,7 +24,7 @@ app = typer.Typer(
 )
 
 # Command modules register themselves on `app` when imported.
-_COMMAND_MODULES = ("uno_bench.cli.sample", "uno_bench.cli.suites", "uno_bench.cli.run")
+_COMMAND_MODULES = ("uno_bench.cli.sample", "uno_bench.cli.suites", "uno_bench.cli.run", "uno_bench.cli.cache")
 
 
 @app.callback()
