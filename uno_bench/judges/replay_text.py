@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -66,6 +67,7 @@ class VLMRecorder:
                 with open(self.path, "r+b") as fh:
                     fh.truncate(end)
         self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+        self._lock = threading.Lock()  # threads judging images at once append whole lines in turn
         if header is None:
             self._append({"format": FORMAT, "version": VERSION, "identity": identity})
         for attr in ("concurrency", "batch_size", "deterministic"):
@@ -74,10 +76,11 @@ class VLMRecorder:
 
     def _append(self, obj: dict[str, Any]) -> None:
         line = (json.dumps(obj, sort_keys=True, ensure_ascii=False) + "\n").encode("utf-8")
-        written = os.write(self._fd, line)
-        while written < len(line):
-            written += os.write(self._fd, line[written:])
-        os.fsync(self._fd)
+        with self._lock:
+            written = os.write(self._fd, line)
+            while written < len(line):
+                written += os.write(self._fd, line[written:])
+            os.fsync(self._fd)
 
     def identity(self) -> dict[str, Any]:
         return self.backend.identity()
