@@ -96,3 +96,12 @@ def test_mplug_needs_the_dpg_extra():
         load_role("mplug-large", "vlm", {})
     with pytest.raises(UnoError, match="takes no option"):
         load_role("mplug", "vlm", {"weights": "x"})
+
+
+def test_a_model_that_cannot_load_fails_once_with_a_clear_error(tmp_path):
+    backend = load_judge("vlm", {"model": str(tmp_path / "no-such-model"), "device": "cpu"})
+    query = Query("q", (_pictures()[0],))
+    with pytest.raises(UnoError, match="could not be loaded"):
+        backend.ask([query])
+    with pytest.raises(UnoError, match="could not be loaded"):  # remembered, not retried per image
+        backend.ask([query])

@@ -163,3 +163,36 @@ def test_end_to_end_tiny_transformers_vlm(tiles, shared_suites, tmp_path):
     records = read_lines(done.run_dir / "records.jsonl")
     assert all(isinstance(q["answer"], str) for r in records for q in r["questions"])
     assert summary["results"]["official"]["items_dropped"] == 1  # partiprompts97, whatever the answers
+
+
+@pytest.mark.slow
+def test_two_ranks_equal_one(tiles, shared_suites, tmp_path, uno_env):
+    """torchrun with 2 CPU ranks: each rank assembles its own grids and judges its share through the
+    endpoint; records and summary equal a single process's."""
+    import subprocess
+    import sys
+
+    from conftest import uno_cmd
+
+    torchrun = Path(sys.executable).with_name("torchrun")
+    if not torchrun.exists():
+        pytest.skip("torchrun not installed")
+    with chat_server(respond) as server:
+        args = ["run", "dpg", "--model", "folder", "--ckpt", str(tiles), "--prompts-file", str(FIXTURE),
+                "--data-dir", str(shared_suites), "--width", str(R), "--height", str(R), "--judge", "openai",
+                "--judge-option", f"base_url={server.url}", "--judge-option", "model=some-vlm"]
+        runs = {}
+        for name, launcher in (("one", []), ("two", [str(torchrun), "--standalone", "--nproc_per_node", "2"])):
+            env = {**uno_env, "UNO_JUDGE_CACHE": str(tmp_path / f"{name}.sqlite")}
+            cmd = [*launcher, *uno_cmd(*args, "--run-dir", str(tmp_path / name))[1:]] if launcher else \
+                uno_cmd(*args, "--run-dir", str(tmp_path / name))
+            done = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=240)
+            assert done.returncode == 0, done.stderr
+            assert "non-official judge (some-vlm): not DPG-Bench's official VQA judge" in done.stdout
+            runs[name] = tmp_path / name
+        assert server.calls == 2 * 4 * 14
+    one, two = runs["one"], runs["two"]
+    assert (one / "summary.json").read_bytes() == (two / "summary.json").read_bytes()
+    assert read_lines(one / "records.jsonl") == read_lines(two / "records.jsonl")
+    for grid in (one / "images").glob("*.png"):
+        assert grid.read_bytes() == (two / "images" / grid.name).read_bytes()

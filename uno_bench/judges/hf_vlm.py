@@ -61,7 +61,10 @@ def cached_snapshot(model: str) -> str | None:
         from huggingface_hub import try_to_load_from_cache
     except ImportError:
         return None
-    found = try_to_load_from_cache(model, "config.json")
+    try:
+        found = try_to_load_from_cache(model, "config.json")
+    except ValueError:  # not a valid hub id (a mistyped path): loading will say so
+        return None
     if isinstance(found, str) and "/snapshots/" in found:
         return found.split("/snapshots/")[1].split("/")[0]
     return None
@@ -86,6 +89,7 @@ class HFBackend:
         self._lock = threading.Lock()
         self._model = None
         self._processor = None
+        self._load_error: UnoError | None = None  # a model that failed to load is not retried per image
 
     def identity(self) -> dict[str, Any]:
         return {
@@ -119,7 +123,7 @@ class HFBackend:
             processor = AutoProcessor.from_pretrained(self.model_name, **{k: v for k, v in kwargs.items()
                                                                           if k == "revision"})
             model = AutoModelForImageTextToText.from_pretrained(self.model_name, dtype=dtype, **kwargs)
-        except OSError as exc:
+        except (OSError, ValueError) as exc:  # not found / offline / not a vision-language checkpoint
             raise UnoError(f"judge model {self.model_name!r} could not be loaded: {exc}") from None
         if "device_map" not in kwargs:
             model = model.to(device)
@@ -128,8 +132,14 @@ class HFBackend:
 
     def ask(self, queries: list[Query]) -> list[Answer]:
         with self._lock:  # one forward at a time: the model is not shared across threads
+            if self._load_error is not None:
+                raise self._load_error
             if self._model is None:
-                self._load()
+                try:
+                    self._load()
+                except UnoError as exc:
+                    self._load_error = exc
+                    raise
             answers: list[Answer | None] = [None] * len(queries)
             groups: dict[int, list[int]] = {}
             for i, q in enumerate(queries):
