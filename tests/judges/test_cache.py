@@ -104,6 +104,23 @@ def test_no_cache_for_uncacheable_backends(tmp_path):
     assert backend.calls == 2
 
 
+def _put_many(path: str, worker: int) -> int:
+    cache = JudgeCache(path)
+    for k in range(25):
+        cache.put({"backend": {"name": "w", "model": str(worker)}}, {"text": f"q{k}"}, {"text": "a"})
+    return worker
+
+
+def test_processes_opening_a_new_cache_at_once(tmp_path):
+    """Ranks of one node share the file: a fresh cache opened and written by 4 processes at once."""
+    import multiprocessing
+
+    path = str(tmp_path / "shared.sqlite")
+    with multiprocessing.get_context("fork").Pool(4) as pool:
+        assert sorted(pool.starmap(_put_many, [(path, w) for w in range(4)])) == [0, 1, 2, 3]
+    assert JudgeCache(path).stats()["answers"] == 100
+
+
 def test_export_import_roundtrip_verifies_keys(tmp_path):
     cache = JudgeCache(tmp_path / "a.sqlite")
     judge = ProtocolJudge(CountingBackend(), {"suite": "x"}, official=True, cache=cache)

@@ -91,14 +91,14 @@ def test_transient_faults_are_retried(fault):
         return {
             "429": Reply(429, {"error": "slow down"}, {"Retry-After": "1"}),
             "500": Reply(500, {"error": "boom"}),
-            "timeout": Reply(body=completion("too late"), delay=1.0),
+            "timeout": Reply(body=completion("too late"), delay=3.0),
             "truncated": Reply(body=completion("cut " * 50), truncate=True),
             "not-json": Reply(body=b"<html>gateway</html>"),
             "reset": Reply(body=b"", truncate=True, status=200),
         }[fault]
 
     with chat_server(respond) as server:
-        backend = _backend(server.url, timeout=0.4)
+        backend = _backend(server.url, timeout=1.5 if fault == "timeout" else 30)
         start = time.monotonic()
         [answer] = backend.ask([Query("Q", (_image(),))])
         elapsed = time.monotonic() - start

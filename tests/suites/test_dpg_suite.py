@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -192,7 +193,15 @@ def test_two_ranks_equal_one(tiles, shared_suites, tmp_path, uno_env):
             runs[name] = tmp_path / name
         assert server.calls == 2 * 4 * 14
     one, two = runs["one"], runs["two"]
-    assert (one / "summary.json").read_bytes() == (two / "summary.json").read_bytes()
-    assert read_lines(one / "records.jsonl") == read_lines(two / "records.jsonl")
+
+    def without_stats(obj):  # transport retries depend on the machine's load, not on the protocol
+        if isinstance(obj, dict):
+            return {k: without_stats(v) for k, v in obj.items() if k != "judge_stats"}
+        return obj
+
+    assert without_stats(json.loads((one / "summary.json").read_text())) == \
+        without_stats(json.loads((two / "summary.json").read_text()))
+    assert [without_stats(r) for r in read_lines(one / "records.jsonl")] == \
+        [without_stats(r) for r in read_lines(two / "records.jsonl")]
     for grid in (one / "images").glob("*.png"):
         assert grid.read_bytes() == (two / "images" / grid.name).read_bytes()

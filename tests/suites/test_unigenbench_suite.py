@@ -145,7 +145,7 @@ def test_faults_against_the_loopback_endpoint_through_the_cli(images, shared_sui
         if k == 1 and attempt == 1:
             return Reply(500, {"error": "internal"})
         if k == 2 and attempt == 1:
-            return Reply(body=_reply("[1, 1, 1]", size), delay=1.2)  # longer than the client's timeout
+            return Reply(body=_reply("[1, 1, 1]", size), delay=3.5)  # longer than the client's timeout
         if k == 3 and attempt == 1:
             return Reply(body=_reply("[0, 1, 0]", size), truncate=True)
         if k == 4 or (k == 5 and attempt == 1):
@@ -159,7 +159,7 @@ def test_faults_against_the_loopback_endpoint_through_the_cli(images, shared_sui
             args = ["score", "unigenbench", "--images", str(images), "--limit", "2", "--data-dir", str(shared_suites),
                     "--run-dir", str(run_dir), "--judge", "openai"]
             for option in (f"base_url={server.url}", "model=gemini-2.5-pro", "api_key_env=UNO_TEST_KEY",
-                           "timeout=0.5", "backoff=0.01", "retries=3"):
+                           "timeout=2", "backoff=0.01", "retries=3"):
                 args += ["--judge-option", option]
             return subprocess.run(uno_cmd(*args), env=env, capture_output=True, text=True)
 
@@ -210,7 +210,7 @@ def test_replay_and_a_tiny_transformers_vlm(images, shared_suites, tmp_path):
     with chat_server(respond) as server:
         recorded = run_suite(RunOptions(**run, out=tmp_path / "a", judge="gemini-2.5-pro",
                                         judge_options={"base_url": server.url, "record": str(recording)}))
-        body = server.requests[0].body
+        body = next(seen.body for seen in server.requests if _image_of(seen.body) == 0)
         text_part, image_part = body["messages"][0]["content"]  # Gemini path: text first, the file's own bytes
         assert text_part["type"] == "text" and body["max_tokens"] == 4096 and "temperature" not in body
         assert base64.b64decode(image_part["image_url"]["url"].split(",", 1)[1]) == (images / "0_0.png").read_bytes()
@@ -228,3 +228,40 @@ def test_replay_and_a_tiny_transformers_vlm(images, shared_suites, tmp_path):
     again = run_suite(RunOptions(**run, out=tmp_path / "d", judge="hf", judge_options=hf))
     assert again.summary["results"]["judge_stats"]["calls"] == 0
     assert again.summary["results"]["judge_stats"]["cache_hits"] == 8
+
+
+def test_killed_while_judging_resumes_without_asking_twice(images, shared_suites, tmp_path, uno_env):
+    """SIGKILL the scoring process mid-run: the cache stays consistent, and the resumed run asks only
+    for what was never committed (at most the requests in flight at the kill)."""
+    import os
+    import signal
+    import sqlite3
+    import time
+
+    def respond(body, number):
+        k = _image_of(body)
+        return Reply(body=_reply("[1, 0, 1]" if k < 4 else "[1, 1, 0, 0]", 3 if k < 4 else 4), delay=0.15)
+
+    cache = tmp_path / "cache.sqlite"
+    env = {**uno_env, "UNO_JUDGE_CACHE": str(cache)}
+    with chat_server(respond) as server:
+        args = uno_cmd("score", "unigenbench", "--images", str(images), "--limit", "2", "--data-dir",
+                       str(shared_suites), "--run-dir", str(tmp_path / "run"), "--judge", "openai",
+                       "--judge-option", f"base_url={server.url}", "--judge-option", "model=gemini-2.5-pro",
+                       "--judge-option", "concurrency=2")
+        proc = subprocess.Popen(args, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 60
+        while server.calls < 4:
+            assert proc.poll() is None and time.monotonic() < deadline
+            time.sleep(0.005)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait()
+        with sqlite3.connect(cache) as db:
+            assert db.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            committed = db.execute("SELECT COUNT(*) FROM answers").fetchone()[0]
+        before = server.calls
+        done = subprocess.run(args, env=env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        assert committed < 8 and server.calls == before + (8 - committed)  # only uncommitted answers again
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    assert summary["coverage"]["scored"] == 8

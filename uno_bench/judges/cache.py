@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import sqlite3
 import threading
 import time
@@ -60,19 +61,34 @@ class JudgeCache:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._lock = threading.Lock()
-        try:
-            self._db = sqlite3.connect(self.path, timeout=120, check_same_thread=False, isolation_level=None)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=FULL")
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, judge TEXT NOT NULL, "
-                "query TEXT NOT NULL, answer TEXT NOT NULL, created REAL NOT NULL)"
-            )
-            self._db.execute("CREATE TABLE IF NOT EXISTS judges (judge TEXT PRIMARY KEY, identity TEXT NOT NULL)")
-            self._db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
-            self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
-        except sqlite3.DatabaseError as exc:
-            raise UnoError(f"judge cache {self.path} cannot be opened ({exc}); set UNO_JUDGE_CACHE to another file") from None
+        self._db = sqlite3.connect(self.path, timeout=120, check_same_thread=False, isolation_level=None)
+        # Several processes (ranks) may open a new file at once: switching to WAL and creating the
+        # tables can report "locked" without waiting on the busy timeout, so retry for a while.
+        deadline = time.monotonic() + 120
+        while True:
+            try:
+                self._setup()
+                break
+            except sqlite3.OperationalError as exc:
+                transient = "locked" in str(exc) or "busy" in str(exc)
+                if not transient or time.monotonic() > deadline:
+                    raise UnoError(f"judge cache {self.path} cannot be opened ({exc}); "
+                                   "set UNO_JUDGE_CACHE to another file") from None
+                time.sleep(0.05 + random.random() * 0.1)
+            except sqlite3.DatabaseError as exc:
+                raise UnoError(f"judge cache {self.path} cannot be opened ({exc}); "
+                               "set UNO_JUDGE_CACHE to another file") from None
+
+    def _setup(self) -> None:
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=FULL")
+        self._db.execute(
+            "CREATE TABLE IF NOT EXISTS answers (key TEXT PRIMARY KEY, judge TEXT NOT NULL, "
+            "query TEXT NOT NULL, answer TEXT NOT NULL, created REAL NOT NULL)"
+        )
+        self._db.execute("CREATE TABLE IF NOT EXISTS judges (judge TEXT PRIMARY KEY, identity TEXT NOT NULL)")
+        self._db.execute("CREATE TABLE IF NOT EXISTS meta (name TEXT PRIMARY KEY, value TEXT NOT NULL)")
+        self._db.execute("INSERT OR IGNORE INTO meta VALUES ('schema', ?)", (str(SCHEMA_VERSION),))
 
     @classmethod
     def default(cls) -> JudgeCache | None:
