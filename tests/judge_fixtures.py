@@ -69,6 +69,10 @@ class ChatServer:
                     reply = server.responder(body, number)
                     if reply.delay:
                         time.sleep(reply.delay)
+                finally:
+                    with server._lock:  # before answering: the client may send its next request at once
+                        server.in_flight -= 1
+                try:
                     data = reply.body if isinstance(reply.body, bytes) else json.dumps(reply.body).encode()
                     self.send_response(reply.status)
                     self.send_header("Content-Type", "application/json")
@@ -82,9 +86,6 @@ class ChatServer:
                         self.close_connection = True
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up (timeout test)
-                finally:
-                    with server._lock:
-                        server.in_flight -= 1
 
         class Server(ThreadingHTTPServer):
             request_queue_size = 128  # a real server's backlog: concurrent clients are not refused

@@ -130,7 +130,7 @@ def test_concurrency_limit_holds_across_threads():
         assert server.calls == 6 and server.max_in_flight == 2
 
 
-def test_options_and_urls_are_checked():
+def test_options_and_urls_are_checked(monkeypatch):
     with pytest.raises(UnoError, match="needs --judge-option base_url"):
         load_judge("vlm", {})
     with pytest.raises(UnoError, match="must not carry credentials"):
@@ -141,6 +141,10 @@ def test_options_and_urls_are_checked():
         load_judge("vlm", {"base_url": "http://x/v1", "model": "m", "api_key": "abc"})
     with pytest.raises(UnoError, match="cannot serve as a detector"):
         load_judge("detector", {"base_url": "http://x/v1", "model": "m"})
+    monkeypatch.delenv("GEMINI_API_KEY", raising=False)
+    with pytest.raises(UnoError, match=r"needs an API key in \$GEMINI_API_KEY"):
+        load_gemini("vlm", {})
+    monkeypatch.setenv("GEMINI_API_KEY", KEY)
     gemini = load_gemini("vlm", {}).identity()
     assert gemini["model"] == "gemini-2.5-pro" and gemini["image_order"] == "text-first"
     assert gemini["image_encoding"] == "original" and gemini["decoding"]["temperature"] is None

@@ -72,7 +72,6 @@ def cached_snapshot(model: str) -> str | None:
 
 class HFBackend:
     cacheable = True
-    deterministic = True  # greedy decoding: asking again gives the same reply
     concurrency = 1
 
     def __init__(self, model: str, revision: str | None = None, dtype: str = "auto", device: str = "auto",

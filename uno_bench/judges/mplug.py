@@ -24,7 +24,6 @@ OPTIONS: dict[str, tuple[type, Any]] = {"model": (str, None), "device": (str, "g
 
 class MPlugBackend:
     cacheable = True
-    deterministic = True
     concurrency = 1
     batch_size = 1
 

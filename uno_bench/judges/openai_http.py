@@ -88,7 +88,6 @@ def parse_retry_after(value: str | None) -> float | None:
 
 class OpenAIBackend:
     cacheable = True
-    deterministic = False
     batch_size = 1
 
     def __init__(self, base_url: str, model: str, **opts: Any):
@@ -265,10 +264,15 @@ def load_judge(role: str, options: Mapping[str, str], defaults: Mapping[str, str
 
 def load_gemini(role: str, options: Mapping[str, str]) -> OpenAIBackend:
     """UniGenBench++'s leaderboard judge through Google's OpenAI-compatible endpoint (text, then the
-    image file's own bytes; temperature not set, as in the official script)."""
+    image file's own bytes; temperature not set, as in the official script). Google's endpoint needs
+    a key, so a missing one is refused before anything is judged."""
     defaults = {"base_url": GEMINI_BASE_URL, "model": "gemini-2.5-pro", "api_key_env": "GEMINI_API_KEY",
                 "image_order": "text-first", "image_encoding": "original", "concurrency": "8"}
-    return load_judge(role, options, defaults, "gemini-2.5-pro")
+    backend = load_judge(role, options, defaults, "gemini-2.5-pro")
+    env = backend.opts["api_key_env"]
+    if backend.base_url == GEMINI_BASE_URL and not os.environ.get(env or ""):
+        raise UnoError(f"judge 'gemini-2.5-pro' needs an API key in ${env} (never passed as an option)")
+    return backend
 
 
 def load_unigenbench_qwen(role: str, options: Mapping[str, str]) -> OpenAIBackend:

@@ -31,10 +31,6 @@ class ProtocolJudge:
         """How many images the score stage may judge at once (the backend limits requests itself)."""
         return max(1, int(getattr(self.backend, "concurrency", 1)))
 
-    @property
-    def deterministic(self) -> bool:
-        return bool(getattr(self.backend, "deterministic", False))
-
     def identity(self) -> dict[str, Any]:
         return {**self._identity, "official": self.official, **({"note": self.note} if self.note else {})}
 

@@ -70,8 +70,8 @@ class VLMRecorder:
         self._lock = threading.Lock()  # threads judging images at once append whole lines in turn
         if header is None:
             self._append({"format": FORMAT, "version": VERSION, "identity": identity})
-        for attr in ("concurrency", "batch_size", "deterministic"):
-            setattr(self, attr, getattr(backend, attr, 1 if attr != "deterministic" else False))
+        self.concurrency = getattr(backend, "concurrency", 1)
+        self.batch_size = getattr(backend, "batch_size", 1)
         self.cacheable = False  # a recording session should reach the real judge every time
 
     def _append(self, obj: dict[str, Any]) -> None:
@@ -97,7 +97,6 @@ class VLMRecorder:
 
 class VLMReplay:
     cacheable = False
-    deterministic = True
     concurrency = 1
     batch_size = 64
 

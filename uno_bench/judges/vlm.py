@@ -117,7 +117,6 @@ class VLMBackend(Protocol):
     concurrency: int  # requests it may have in flight at once (a local model: 1)
     batch_size: int  # queries per `ask` call it handles well
     cacheable: bool  # False for replay (answers are already on disk)
-    deterministic: bool  # the same query always gets the same reply (greedy local decoding)
 
     def identity(self) -> dict[str, Any]:
         """Backend, model id and revision, endpoint, decoding parameters: never a credential."""

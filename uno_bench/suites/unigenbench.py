@@ -53,7 +53,14 @@ from uno_bench.suites.unigenbench_prompts import (
     TEMPLATE_EN,
     TEMPLATE_ZH,
 )
-from uno_bench.suites.vqa import image_input, judge_label, judge_summary, load_vlm_judge, stats_total
+from uno_bench.suites.vqa import (
+    image_input,
+    judge_label,
+    judge_summary,
+    judged_backend,
+    load_vlm_judge,
+    stats_total,
+)
 
 log = logging.getLogger(__name__)
 
@@ -251,8 +258,7 @@ class UniGenBenchSuite(Suite):
 
 
 def _deterministic(judge: ProtocolJudge) -> bool:
-    from uno_bench.suites.vqa import judged_backend
-
+    """Greedy local judges repeat their reply exactly (through a replay too: decided by the judged model)."""
     return judged_backend(judge.identity()["backend"]).get("name") in ("hf", "mplug")
 
 
