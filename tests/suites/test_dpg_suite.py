@@ -121,6 +121,15 @@ def test_end_to_end_official_and_fixed_by_hand(tiles, shared_suites, tmp_path):
         again = run_suite(RunOptions(**run, images=images, out=tmp_path / "b", judge="openai",
                                      judge_options=options, stages=("score", "summarize")))
         assert server.calls == calls  # same images: every answer from the judge cache
+        # Another tool's folder holds only the official grids: R comes from the grid, the crops are
+        # the same pixels, so the cache answers them too.
+        grids = tmp_path / "grids_only"
+        grids.mkdir()
+        for item in ITEMS:
+            (grids / f"{item}.png").write_bytes((images / f"{item}.png").read_bytes())
+        external = run_suite(RunOptions(**run, images=grids, out=tmp_path / "e", judge="openai",
+                                        judge_options=options, stages=("score", "summarize")))
+        assert server.calls == calls and external.summary["results"]["official"] == first.summary["results"]["official"]
         recording = tmp_path / "dpg.jsonl"
         run_suite(RunOptions(**run, images=images, out=tmp_path / "c", judge="openai",
                              judge_options={**options, "record": str(recording)}, stages=("score", "summarize")))
