@@ -37,7 +37,7 @@ def _when(ts: float | None) -> str:
 
 @cache_app.command("stats")
 def stats_command(path: Path | None = typer.Option(None, "--path", help=_PATH_HELP)) -> None:
-    """Answers per judge (backend:model [suite]), with the time range they were made in."""
+    """Answers per judge (backend, model and suite), with the time range they were made in."""
     cache = _open(path)
     stats = cache.stats()
     console = Console()
