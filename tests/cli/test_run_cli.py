@@ -60,7 +60,7 @@ def test_model_failures_do_not_abort_the_run(tmp_path, uno_env, shared_suites):
 def test_user_errors_are_one_line_with_exit_code_2(tmp_path, uno_env):
     cases = [
         (("run", "shapse", "--model", "shapes-oracle"), "unknown suite 'shapse'; did you mean 'shapes'"),
-        (("run", "dpg", "--ckpt", "tiny"), "but no implementation in this version of uno yet"),
+        (("run", "dpg", "--ckpt", "tiny"), "data file dpg_bench/prompts_index.jsonl not found"),
         (("run", "shapes", "--model", "shapes-oracle", "--limit", "0"), "--limit must be at least 1"),
         (("run", "shapes"), "say which model to run"),
         (("run", "shapes", "--model", "shapes-oracle", "--cfg-interval", "0.4"), "--cfg-interval expects two"),

@@ -14,7 +14,8 @@ from uno_bench.errors import UnoError
 from uno_bench.suites import data as suite_data
 from uno_bench.suites.spec import load_specs, parse_spec, spec_files
 
-EXPECTED = {"geneval", "geneval2", "dpg_bench", "unigenbench", "gedit", "imgedit", "kris", "shapes"}
+EXPECTED = {"geneval", "geneval2", "dpg_bench", "unigenbench", "unigenbench_en_long", "unigenbench_zh",
+            "unigenbench_zh_long", "gedit", "imgedit", "kris", "shapes"}
 
 
 def test_every_benchmark_has_a_spec():

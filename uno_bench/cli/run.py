@@ -88,6 +88,9 @@ def _report(result: RunResult, share: str) -> None:
         )
         for reason, count in cov["unscored_reasons"].items():
             console.print(f"  [yellow]unscored x{count}[/]: {reason}")
+        judge = result.summary["results"].get("judge") or {}
+        if judge.get("official") is False:  # judge-scored suites label a non-official judge everywhere
+            console.print(f"  [yellow]non-official judge[/] ({', '.join(judge.get('models', []))}): {judge.get('note', '')}")
         from uno_bench.suites.registry import get_spec
 
         for ref in get_spec(result.summary["suite"]).references:

@@ -15,7 +15,7 @@ from typing import Any
 from uno_bench.errors import UnoError
 from uno_bench.registry import Registry
 
-ROLES = ("detector", "colors")
+ROLES = ("detector", "colors", "vlm")  # vlm: answers questions about images (judges/vlm.py)
 
 JUDGES: Registry[Any] = Registry("judge")
 JUDGES.register(
@@ -35,6 +35,30 @@ JUDGES.register(
     "clip", "uno_bench.judges.clip_color:load_judge", aliases=("clip-vit-l-14",),
     help="GenEval's official colour classifier: open_clip ViT-L-14 (openai), 3 templates per class; "
     "--judge-option clip.weights=PATH",
+)
+JUDGES.register(
+    "openai", "uno_bench.judges.openai_http:load_judge", aliases=("openai-compatible", "http"),
+    help="any OpenAI-compatible chat-completions endpoint: base_url=URL model=NAME (key from $OPENAI_API_KEY)",
+)
+JUDGES.register(
+    "gemini-2.5-pro", "uno_bench.judges.openai_http:load_gemini", aliases=("gemini",),
+    help="UniGenBench++'s leaderboard judge via Google's OpenAI-compatible endpoint (key from $GEMINI_API_KEY)",
+)
+JUDGES.register(
+    "unigenbench-qwen", "uno_bench.judges.openai_http:load_unigenbench_qwen",
+    help="UniGenBench++'s released offline judge served by vLLM: base_url=URL (model name QwenVL)",
+)
+JUDGES.register(
+    "hf", "uno_bench.judges.hf_vlm:load_judge", aliases=("transformers",),
+    help="a local transformers vision-language model: model=HUB_ID_OR_FOLDER (greedy, first-token probabilities)",
+)
+JUDGES.register(
+    "qwen3-vl-8b", "uno_bench.judges.hf_vlm:load_qwen3_vl_8b", aliases=("qwen3-vl-8b-instruct",),
+    help="GenEval 2's official judge: Qwen/Qwen3-VL-8B-Instruct through transformers",
+)
+JUDGES.register(
+    "mplug", "uno_bench.judges.mplug:load_judge", aliases=("mplug-large",),
+    help="DPG-Bench's official VQA judge: mPLUG-large through ModelScope (pip install 'uno[dpg]')",
 )
 
 
@@ -58,8 +82,13 @@ def replay(role: str, options: Mapping[str, str]) -> Any:
     _no_options("replay", options, ("recording",))
     path = options.get("recording")
     if not path:
-        raise UnoError("the replay judge needs --judge-option recording=PATH (a recording made with judges.replay)")
-    return ReplayJudge(path)  # it answers both roles
+        raise UnoError("the replay judge needs --judge-option recording=PATH (made with judges.replay, or by a "
+                       "question-answering judge run with --judge-option record=PATH)")
+    if role == "vlm":
+        from uno_bench.judges.replay_text import VLMReplay
+
+        return VLMReplay(path)
+    return ReplayJudge(path)  # it answers both detector roles
 
 
 def load_role(name: str, role: str, options: Mapping[str, str]) -> Any:

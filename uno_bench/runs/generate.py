@@ -173,4 +173,7 @@ def generate_images(
             _draw(plan, adapter, settings, batch, root, report, failures)
             advance(len(batch))
     failures.close()
+    for sample in dist.shard(plan.samples):  # derived layout files (DPG-Bench's grids), after drawing
+        if sample.id not in plan.invalid:
+            plan.suite.assemble(sample, root, [item.relpath for item in plan.items_of(sample)])
     return report

@@ -10,6 +10,10 @@ A Suite subclass implements six things (the spec supplies the rest):
   summarize(records, expected)   the official aggregation over records (unscored ones excluded)
 and may override `report_scoring()`: how reports read its records (per-image score, category, the
 structure of the official overall; see uno_bench/report/scoring.py).
+It may also override two layout hooks, for suites whose judged file is not the generated one (DPG-Bench
+judges each generated image as a tile cropped from a 2x2 grid file):
+  judged_relpath(sample, index)  the file the score stage opens for image `index` (default: image_relpath)
+  assemble(sample, root, relpaths)  derive files from a sample's generated images (default: nothing)
 """
 
 from __future__ import annotations
@@ -92,6 +96,15 @@ class Suite(ABC):
 
     def layout_files(self, sample: Sample) -> dict[str, str]:
         return {}
+
+    def judged_relpath(self, sample: Sample, index: int) -> str:
+        """The file the score stage opens (and an external --images folder must hold) for image `index`."""
+        return self.image_relpath(sample, index)
+
+    def assemble(self, sample: Sample, root: Path, relpaths: list[str]) -> None:
+        """Called by the generate stage once per sample after drawing, with the paths of all its
+        images (some may be missing if they failed); writes derived layout files atomically."""
+        return None
 
     @abstractmethod
     def load_samples(self, prompts_file: Path | None = None) -> list[Sample]: ...
