@@ -24,14 +24,10 @@ app = typer.Typer(
 )
 
 # Command modules register themselves on `app` when imported.
-<<<<<<< HEAD
 _COMMAND_MODULES = (
     "uno_bench.cli.sample", "uno_bench.cli.suites", "uno_bench.cli.run", "uno_bench.cli.report",
-    "uno_bench.cli.quickstart",
+    "uno_bench.cli.cache", "uno_bench.cli.quickstart",
 )
-=======
-_COMMAND_MODULES = ("uno_bench.cli.sample", "uno_bench.cli.suites", "uno_bench.cli.run", "uno_bench.cli.cache")
->>>>>>> judge-suites
 
 
 @app.callback()
