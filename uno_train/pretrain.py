@@ -28,40 +28,60 @@ from uno_train.trainer import Trainer
 from uno_train.vae_train import train_vae
 
 
+def _image_stream(seed: int, size: int):
+    import numpy as np
+
+    from uno_bench.shapes import world
+    from uno_bench.shapes.render import render
+
+    return lambda i: render(world.sample_scene(np.random.default_rng([seed, i])), size)
+
+
+@torch.no_grad()
+def _posterior_balance(ae, images, start: int, n: int = 256) -> dict:
+    """How much of a latent is signal: the spread of posterior means vs the average posterior std."""
+    from uno_bench.models.bagel.transforms import to_tensor
+
+    x = torch.stack([to_tensor(images(start + i)) for i in range(n)])
+    dist = ae.encode(x).latent_dist
+    return {"mean_spread": float(dist.mean.std()), "posterior_std": float(dist.std.mean())}
+
+
 def _vae_phase(out: Path, preset: Preset, source: ShapesSource, log) -> tuple[torch.nn.Module, object, float]:
+    """Train (or reuse) the autoencoder, then measure the latent scale/shift of the latents the
+    model will actually see (samples or means, per the preset's `sample_posterior`)."""
     from safetensors.torch import load_file, save_file
 
-    from uno_bench.models.bagel.config import VAEConfig
+    from uno_train.vae_train import latent_statistics
 
     folder = out / "vae"
     done = folder / "vae.json"
     tok = word_level_tokenizer(source.words())
     cfg = tiny_shapes_config(tok.vocab_size).vae
+    images = _image_stream(preset.seed + 1, preset.image_size)
+    seconds = 0.0
     if done.exists():
         meta = json.loads(done.read_text())
-        cfg = VAEConfig(**{**meta["config"], "ch_mult": tuple(meta["config"]["ch_mult"])})
         with torch.device("meta"):
             ae = build_autoencoder(cfg)
         ae.load_state_dict(flux_to_diffusers(load_file(str(folder / "ae.safetensors")), cfg), assign=True)
+        ae.eval()
         log(f"autoencoder: reusing {folder} (trained in {meta['seconds']:.0f} s)")
-        return ae.eval(), cfg, 0.0
-    t0 = time.perf_counter()
-    render_source = ShapesSource(seed=preset.seed + 1, image_size=preset.image_size)
-
-    def image(i: int):
-        import numpy as np
-
-        from uno_bench.shapes import world
-        from uno_bench.shapes.render import render
-
-        return render(world.sample_scene(np.random.default_rng([render_source.seed, i])), preset.image_size)
-
-    ae, cfg, history = train_vae(cfg, image, preset.vae, log)
-    seconds = time.perf_counter() - t0
+    else:
+        t0 = time.perf_counter()
+        ae, _, history = train_vae(cfg, images, preset.vae, log)
+        seconds = time.perf_counter() - t0
+        folder.mkdir(parents=True, exist_ok=True)
+        state = {k: v.contiguous() for k, v in ae.state_dict().items()}
+        save_file(diffusers_to_flux(state, cfg), str(folder / "ae.safetensors"))
+        meta = {"seconds": seconds, "history": history}
+    held_out = 10**7  # far beyond any index the training stream used
+    scale, shift = latent_statistics(ae, images, held_out, 512, cfg.sample_posterior)
+    cfg = replace(cfg, scale_factor=scale, shift_factor=shift)
+    meta.update(config=asdict(cfg), balance=_posterior_balance(ae, images, held_out))
     folder.mkdir(parents=True, exist_ok=True)
-    state = {k: v.contiguous() for k, v in ae.state_dict().items()}
-    save_file(diffusers_to_flux(state, cfg), str(folder / "ae.safetensors"))
-    (folder / "vae.json").write_text(json.dumps({"config": asdict(cfg), "seconds": seconds, "history": history}, indent=2))
+    done.write_text(json.dumps(meta, indent=2))
+    log(f"autoencoder latents: scale {scale:.4f}, shift {shift:.4f}, balance {meta['balance']}")
     return ae, cfg, seconds
 
 

@@ -55,11 +55,12 @@ def train_vae(cfg: VAEConfig, images: Callable[[int], Image.Image], tc: VAETrain
         opt.step()
         sched.step()
         if (step + 1) % tc.log_every == 0 or step + 1 == tc.steps:
-            rec_v = rec.item()
-            history.append({"step": step + 1, "recon_mse": rec_v, "kl": float(kl), "s": time.perf_counter() - t0})
+            rec_v = float(rec.detach())
+            history.append({"step": step + 1, "recon_mse": rec_v, "kl": float(kl.detach()),
+                            "s": time.perf_counter() - t0})
             log(f"vae step {step + 1}/{tc.steps}: recon mse {rec_v:.5f} (PSNR {psnr(rec_v):.1f} dB)")
     ae.eval()
-    scale, shift = latent_statistics(ae, images, tc.steps * tc.batch_size, 512)
+    scale, shift = latent_statistics(ae, images, tc.steps * tc.batch_size, 512, cfg.sample_posterior)
     return ae, replace(cfg, scale_factor=scale, shift_factor=shift), history
 
 
@@ -71,11 +72,14 @@ def psnr(mse_in_unit_range: float) -> float:
 
 
 @torch.no_grad()
-def latent_statistics(ae: torch.nn.Module, images: Callable[[int], Image.Image], start: int, n: int) -> tuple[float, float]:
-    """shift = mean and scale = 1 / std of posterior samples over held-out images."""
+def latent_statistics(ae: torch.nn.Module, images: Callable[[int], Image.Image], start: int, n: int,
+                      sample: bool = True) -> tuple[float, float]:
+    """shift = mean and scale = 1 / std of the latents the model will see (posterior samples, or
+    posterior means for a codec that encodes with the mean) over held-out images."""
     zs = []
     for i in range(0, n, 64):
         x = torch.stack([to_tensor(images(start + i + j)) for j in range(min(64, n - i))])
-        zs.append(ae.encode(x).latent_dist.sample().flatten())
+        dist = ae.encode(x).latent_dist
+        zs.append((dist.sample() if sample else dist.mean).flatten())
     z = torch.cat(zs)
     return float(1.0 / z.std()), float(z.mean())

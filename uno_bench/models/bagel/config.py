@@ -69,6 +69,10 @@ class VAEConfig:
     scale_factor: float = 0.3611
     shift_factor: float = 0.1159
     norm_num_groups: int = 32
+    # BAGEL samples the posterior when encoding (FLUX's posterior std is tiny next to its latents'
+    # spread). A small autoencoder trained with a weak KL can have the opposite balance, and sampling
+    # then buries the image in noise; such a model encodes with the posterior mean instead.
+    sample_posterior: bool = True
 
     @property
     def downsample(self) -> int:

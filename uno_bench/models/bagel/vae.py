@@ -136,15 +136,17 @@ class LatentCodec:
     def encode(self, images: Tensor, generator: torch.Generator | None = None, sample: bool = True) -> Tensor:
         """images [B, 3, H, W] in [-1, 1] -> scaled latents [B, z, H/8, W/8]."""
         posterior = self.ae.encode(images.to(self.device, self.dtype)).latent_dist
-        z = posterior.sample(generator=generator) if sample else posterior.mean
+        z = posterior.sample(generator=generator) if (sample and self.cfg.sample_posterior) else posterior.mean
         return self.scale(z)
 
     @torch.no_grad()
     def posterior(self, images: Tensor) -> tuple[Tensor, Tensor]:
         """(mean, std) of the unscaled posterior, so callers can sample each image with its own
-        generator (a draw then never depends on which batch the image was encoded in)."""
+        generator (a draw then never depends on which batch the image was encoded in). The std is
+        zero for a codec that encodes with the mean (`sample_posterior=False`)."""
         dist = self.ae.encode(images.to(self.device, self.dtype)).latent_dist
-        return dist.mean, dist.std
+        std = dist.std if self.cfg.sample_posterior else torch.zeros_like(dist.std)
+        return dist.mean, std
 
     def scale(self, z: Tensor) -> Tensor:
         return (z - self.cfg.shift_factor) * self.cfg.scale_factor
