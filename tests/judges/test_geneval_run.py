@@ -1,5 +1,6 @@
 """`uno-bench run geneval --ckpt <tiny BAGEL> --limit N` end to end with the official judge
 architectures (Mask2Former + CLIP), tiny and random: official layout, records, summary, manifest."""
+# ruff: noqa: F811 - the fixtures imported from tiny_judges are used as test arguments
 
 from __future__ import annotations
 
