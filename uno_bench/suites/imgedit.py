@@ -79,12 +79,17 @@ class ImgEditSuite(Suite):
         return keys if prompts_file is not None else ["basic_edit", *keys]
 
     @cached_property
-    def _images_root(self) -> Path:
+    def _images_dir(self) -> Path | None:
         folder = find_dir(self.data_dir, IMGEDIT_DIR, "singleturn")
-        if folder is None:
+        return None if folder is None else folder / "singleturn"
+
+    @property
+    def _images_root(self) -> Path:
+        """Where the source images are; loading samples works without them (their sha256 are then None)."""
+        if self._images_dir is None:
             raise UnoError(f"suite {self.name}: source images not found ({IMGEDIT_DIR}/singleturn/ under the data "
                            "dirs); run `uno-bench suites fetch imgedit` or pass --data-dir")
-        return folder / "singleturn"
+        return self._images_dir
 
     @cached_property
     def templates(self) -> dict[str, str]:
@@ -100,9 +105,9 @@ class ImgEditSuite(Suite):
         for key, item in items.items():
             if not {"id", "prompt", "edit_type"} <= set(item):
                 raise UnoError(f"{path}: item {key!r} needs id, prompt and edit_type")
-            source = self._images_root / item["id"]
+            source = None if self._images_dir is None else self._images_dir / item["id"]
             meta = {"source": item["id"], "edit_type": item["edit_type"],
-                    "source_sha256": sha256_file(source) if source.is_file() else None}
+                    "source_sha256": sha256_file(source) if source is not None and source.is_file() else None}
             samples.append(Sample(str(key), item["prompt"], item["edit_type"], meta))
         return samples
 
