@@ -53,8 +53,9 @@ GEDIT_ROWS = [
 ]
 
 
-def gedit_dataset(data_dir: Path) -> Path:
-    """<data_dir>/gedit_bench/ from rows in the HF dataset's own column form (one source is a JPEG)."""
+def gedit_rows() -> list[dict]:
+    """The fixture rows as the HF dataset's columns: image cells are the `datasets` Image struct (one source
+    is a JPEG)."""
     rows = []
     for i, (task, key, lang, inter, instruction, color) in enumerate(GEDIT_ROWS):
         fmt = "JPEG" if i == 3 else "PNG"
@@ -62,9 +63,17 @@ def gedit_dataset(data_dir: Path) -> Path:
                      "Intersection_exist": inter,
                      "input_image": {"bytes": encoded(color, fmt=fmt), "path": None},
                      "input_image_raw": {"bytes": encoded(color, (48, 32)), "path": None}})
+    return rows
+
+
+GEDIT_SOURCE = {"repository": "stepfun-ai/GEdit-Bench", "revision": "fixture",
+                "files": {"data/train-00000-of-00001.parquet": {"sha256": "0" * 64}}}
+
+
+def gedit_dataset(data_dir: Path) -> Path:
+    """<data_dir>/gedit_bench/ unpacked from the fixture rows by the fetch's own writer."""
     folder = data_dir / "gedit_bench"
-    write_gedit_rows(folder, rows, {"repository": "stepfun-ai/GEdit-Bench", "revision": "fixture",
-                                    "files": {"data/train-00000-of-00001.parquet": {"sha256": "0" * 64}}})
+    write_gedit_rows(folder, gedit_rows(), GEDIT_SOURCE)
     return folder
 
 
