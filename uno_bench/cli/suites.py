@@ -27,7 +27,15 @@ DATA_DIR_HELP = (
 
 
 def _data_state(spec: SuiteSpec, data_dir: Path | None) -> str:
-    """One cell: are the files a run needs present with the published hash?"""
+    """One cell: are the files a run needs present with the published hash (and an editing benchmark's images)?"""
+    from uno_bench.suites.edit_data import images_state
+
+    images = images_state(spec.name, data_dir)
+    files = _files_state(spec, data_dir) if spec.data or images is None else ""
+    return "; ".join(x for x in (files, images) if x)
+
+
+def _files_state(spec: SuiteSpec, data_dir: Path | None) -> str:
     if not spec.data:
         return "no data files" + (" (see `suites show`)" if spec.data_note else " needed")
     statuses = suite_data.check_suite(spec, data_dir)

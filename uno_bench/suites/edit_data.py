@@ -245,5 +245,21 @@ def fetch_kris(root: Path, revision: str | None = None, log: Callable[[str], Non
     return images
 
 
+_IMAGES = {"gedit": (GEDIT_DIR, "rows.jsonl"), "gedit_cn": (GEDIT_DIR, "rows.jsonl"),
+           "imgedit": (IMGEDIT_DIR, "singleturn"), "kris": (KRIS_DIR, "KRIS_Bench")}
+
+
+def images_state(suite: str, data_dir: str | Path | None = None) -> str | None:
+    """One line for `suites list`: whether an editing benchmark's images are there (and from which
+    revision), or None for suites without such a dataset."""
+    if suite not in _IMAGES:
+        return None
+    folder = find_dir(data_dir, *_IMAGES[suite])
+    if folder is None:
+        return f"images missing (`uno-bench suites fetch {suite}`)"
+    revision = read_source(folder).get("revision")
+    return f"images present ({'revision ' + str(revision)[:12] if revision else 'no SOURCE.json'})"
+
+
 FETCHERS: dict[str, Callable[..., Path]] = {"gedit": fetch_gedit, "gedit_cn": fetch_gedit,
                                             "imgedit": fetch_imgedit, "kris": fetch_kris}
