@@ -106,6 +106,10 @@ def test_official_message_and_aggregation_through_the_cli(tmp_path, shared_suite
     assert records["2"]["criteria"] == [["Brief reasoning", 2], ["**Prompt Compliance**", 5],
                                         ["Physical & Detail Coherence", 4]]
     assert records["4"]["scored"] is False and records["4"]["replies"] == [REPLIES["4"]]
+    from uno_bench.report import build_report, load_run
+
+    report = build_report([load_run(tmp_path / "run", "fixture")], baseline="fixture")
+    assert not [n for n in report.suites[0].footnotes if "re-aggregate" in n]  # item scores -> the macro overall
 
 
 def test_tiny_model_edits_and_a_non_official_judge(tmp_path, shared_suites, tiny_ckpt):

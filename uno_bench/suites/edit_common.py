@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import io
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +28,7 @@ from PIL import Image, ImageOps
 from uno_bench.errors import UnoError
 from uno_bench.judges.protocol import ProtocolJudge
 from uno_bench.judges.vlm import ImageInput
-from uno_bench.suites.vqa import judged_backend, load_vlm_judge
+from uno_bench.suites.vqa import load_vlm_judge
 
 OPENAI_BASE_URL = "https://api.openai.com/v1"
 _OPENAI_NAMES = ("openai", "openai-compatible", "http")
@@ -120,12 +120,3 @@ def jpeg_input(image: Image.Image, quality: int | None = None) -> ImageInput:
     else:
         rgb.save(buffer, format="JPEG", quality=quality)
     return ImageInput(rgb, buffer.getvalue(), "image/jpeg")
-
-
-def official_label(judge: ProtocolJudge) -> str:
-    """The model behind the answers, for messages."""
-    return str(judged_backend(judge.identity()["backend"]).get("model"))
-
-
-def first_of(values: list[Any], predicate: Callable[[Any], bool]) -> Any:
-    return next((v for v in values if predicate(v)), None)
