@@ -15,7 +15,7 @@ from uno_bench.suites import data as suite_data
 from uno_bench.suites.spec import load_specs, parse_spec, spec_files
 
 EXPECTED = {"geneval", "geneval2", "dpg_bench", "unigenbench", "unigenbench_en_long", "unigenbench_zh",
-            "unigenbench_zh_long", "gedit", "imgedit", "kris", "shapes"}
+            "unigenbench_zh_long", "gedit", "gedit_cn", "imgedit", "kris", "shapes", "shapes-edit"}
 
 
 def test_every_benchmark_has_a_spec():
@@ -49,7 +49,7 @@ def test_uno_headline_numbers_are_recorded():
         ("geneval2", "BAGEL", 71.7), ("geneval2", "BAGEL+UNO", 75.1),
         ("dpg_bench", "BAGEL", 84.03), ("dpg_bench", "BAGEL+UNO", 86.12),
         ("unigenbench", "BAGEL", 61.53), ("unigenbench", "BAGEL+UNO", 65.03),
-        ("gedit", "BAGEL", 6.52), ("gedit", "BAGEL+UNO", 7.17),
+        ("gedit", "BAGEL", 6.52), ("gedit", "BAGEL+UNO", 7.17), ("gedit_cn", "BAGEL", 6.50), ("gedit_cn", "BAGEL+UNO", 7.20),
         ("imgedit", "BAGEL+UNO", 3.85), ("kris", "BAGEL+UNO", 62.57),
     ]:
         assert expected in pairs

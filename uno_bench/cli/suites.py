@@ -27,7 +27,15 @@ DATA_DIR_HELP = (
 
 
 def _data_state(spec: SuiteSpec, data_dir: Path | None) -> str:
-    """One cell: are the files a run needs present with the published hash?"""
+    """One cell: are the files a run needs present with the published hash (and an editing benchmark's images)?"""
+    from uno_bench.suites.edit_data import images_state
+
+    images = images_state(spec.name, data_dir)
+    files = _files_state(spec, data_dir) if spec.data or images is None else ""
+    return "; ".join(x for x in (files, images) if x)
+
+
+def _files_state(spec: SuiteSpec, data_dir: Path | None) -> str:
     if not spec.data:
         return "no data files" + (" (see `suites show`)" if spec.data_note else " needed")
     statuses = suite_data.check_suite(spec, data_dir)
@@ -99,17 +107,33 @@ def fetch(
         "(https://raw.githubusercontent.com/<path> -> <mirror>/<path>). Hashes are checked the same way.",
     ),
     timeout: float = typer.Option(60.0, "--timeout", help="Seconds to wait for each HTTP response."),
+    revision: str | None = typer.Option(
+        None, "--revision",
+        help="Hugging Face dataset revision for the editing benchmarks' images (default: the current main); the "
+        "resolved commit and every file's sha256 are recorded in the dataset's SOURCE.json.",
+    ),
 ) -> None:
-    """Download official data files and verify their sha256 (or git blob id); a mismatching file is refused."""
+    """Download official data files and verify their sha256 (or git blob id); a mismatching file is refused.
+    The editing benchmarks' images (Hugging Face datasets) are fetched too, checked against the sha256 the Hub
+    publishes, with revision and checksums recorded beside them."""
+    from uno_bench.suites.edit_data import FETCHERS
+
     if all_suites:
         names = suites().names()
     if not names:
         raise typer.BadParameter("name at least one suite, or pass --all")
     root = cache_dir or suite_data.cache_dir() / "suites"
     console = Console()
+    fetched: set = set()  # gedit and gedit_cn share one dataset
     for name in names:
         spec = get_spec(name)
-        if not any(df.url for df in spec.data):
+        dataset = FETCHERS.get(spec.name)
+        if dataset is not None and dataset in fetched:
+            console.print(f"{spec.name}: its images were fetched above")
+            dataset = None
+            if not any(df.url for df in spec.data):
+                continue
+        if not any(df.url for df in spec.data) and dataset is None:
             console.print(f"{spec.name}: nothing to download" + (f" ({spec.data_note})" if spec.data_note else ""))
             continue
 
@@ -120,3 +144,7 @@ def fetch(
         for df in spec.data:
             if not df.url:
                 console.print(f"{spec.name}: [yellow]not downloadable[/] {df.path}: {df.note}")
+        if dataset is not None:
+            fetched.add(dataset)
+            where = dataset(root, revision, log=lambda line: console.print(escape(line)))
+            console.print(f"{spec.name}: [green]images ready[/] {escape(str(where))}")

@@ -156,12 +156,15 @@ class HFBackend:
         processor, model = self._processor, self._model
         texts, images = [], []
         for q in queries:
-            parts = [{"type": "image"} for _ in q.images]
-            text = [{"type": "text", "text": q.text}]
-            content = parts + text if q.image_first else text + parts
+            content = []
+            for kind, value in q.content():  # images go to the processor in message order
+                if kind == "image":
+                    content.append({"type": "image"})
+                    images.append(q.images[int(value)].image.convert("RGB"))
+                else:
+                    content.append({"type": "text", "text": value})
             texts.append(processor.apply_chat_template([{"role": "user", "content": content}],
                                                        add_generation_prompt=True, tokenize=False))
-            images.extend(img.image.convert("RGB") for img in q.images)
         inputs = processor(text=texts, images=images or None, padding=True, return_tensors="pt")
         inputs = inputs.to(model.device)
         with torch.inference_mode():

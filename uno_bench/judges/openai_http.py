@@ -132,12 +132,16 @@ class OpenAIBackend:
 
     def _payload(self, query: Query) -> dict[str, Any]:
         o = self.opts
-        image_first = query.image_first if o["image_order"] == "query" else o["image_order"] == "image-first"
         images = [{"type": "image_url", "image_url": {"url": img.data_url(o["image_encoding"])}} for img in query.images]
-        text = [{"type": "text", "text": query.text}]
+        if query.parts:  # the protocol's own interleaving of text and images
+            content = [images[i] if kind == "image" else {"type": "text", "text": i} for kind, i in query.content()]
+        else:
+            image_first = query.image_first if o["image_order"] == "query" else o["image_order"] == "image-first"
+            text = [{"type": "text", "text": query.text}]
+            content = images + text if image_first else text + images
         payload: dict[str, Any] = {
             "model": o["served_model"] or self.model,
-            "messages": [{"role": "user", "content": images + text if image_first else text + images}],
+            "messages": [{"role": "user", "content": content}],
             "max_tokens": o["max_tokens"] or query.max_tokens,
         }
         for key in ("temperature", "top_p", "seed"):

@@ -76,9 +76,13 @@ class Query:
     candidates: tuple[str, ...] = ()  # first-token probabilities wanted for these strings
     max_tokens: int = 1
     attempt: int = 0  # protocol retry number (0 = first try)
+    # Explicit interleaving of the message, when a protocol puts text between images (KRIS-Bench:
+    # "This is the original image:" <image> ...): text strings and image indices, in order. When set
+    # it is the whole message (`text` is then only a label) and `image_first` is ignored.
+    parts: tuple[str | int, ...] = ()
 
     def key_material(self) -> dict[str, Any]:
-        return {
+        material = {
             "images": [img.sha256 for img in self.images],
             "text": self.text,
             "image_first": self.image_first,
@@ -86,6 +90,17 @@ class Query:
             "max_tokens": self.max_tokens,
             "attempt": self.attempt,
         }
+        if self.parts:  # only then: keys of queries without parts stay what they were
+            material["parts"] = list(self.parts)
+        return material
+
+    def content(self) -> list[tuple[str, str | int]]:
+        """The message in order: ("text", str) and ("image", index into `images`) entries."""
+        if self.parts:
+            return [("image", p) if isinstance(p, int) else ("text", p) for p in self.parts]
+        images: list[tuple[str, str | int]] = [("image", i) for i in range(len(self.images))]
+        text: list[tuple[str, str | int]] = [("text", self.text)]
+        return images + text if self.image_first else text + images
 
     def key(self) -> str:
         """Judge-independent key (replay recordings); the cache adds the judge identity."""

@@ -26,9 +26,20 @@ class GenerationRequest:
 
 @dataclass(frozen=True)
 class EditRequest:
-    image: Image.Image
+    image: Image.Image  # the image to edit
     instruction: str
-    seed: int
+    seed: int  # derived from (suite, sample id, sample index, base seed) only
+    # Where the edited image goes in the suite's official layout; as for GenerationRequest, models must
+    # not let it change pixels (the `folder` adapter reads existing edits by it).
+    key: str = ""
+    # Further input images a benchmark gives with the instruction (KRIS-Bench's multi-image tasks), in
+    # order; the model sees them before `image`.
+    references: tuple[Image.Image, ...] = ()
+
+    @property
+    def inputs(self) -> tuple[Image.Image, ...]:
+        """Every input image in context order (references first, the image to edit last)."""
+        return (*self.references, self.image)
 
 
 @runtime_checkable
@@ -44,6 +55,8 @@ class ModelAdapter(Protocol):
         ...
 
     def edit(self, requests: list[EditRequest]) -> list[Image.Image]:
+        """Instruction-based editing. Each image depends only on its own request; its size is the
+        model's choice (BAGEL keeps the source's aspect ratio)."""
         ...
 
     def understand(self, images: list[Image.Image], prompt: str, max_new_tokens: int = 64) -> list[str]:

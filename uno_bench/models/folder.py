@@ -1,8 +1,8 @@
-"""A model that "generates" by reading images another tool already wrote in the suite's layout.
+"""A model that "generates" (or edits) by reading images another tool already wrote in the suite's layout.
 
 Request `key` is the image's path in the official layout; the image is read from `<root>/<key>`.
-Images must have the requested size (the harness checks); to score a folder in place whatever its
-image sizes, use `uno-bench score SUITE --images DIR` instead.
+Generated images must have the requested size (the harness checks; edits may have any size); to
+score a folder in place whatever its image sizes, use `uno-bench score SUITE --images DIR` instead.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ class FolderAdapter:
         return [self._read(r.key) for r in requests]
 
     def edit(self, requests: list[EditRequest]) -> list[Image.Image]:
-        raise UnoError("the folder model reads generated images only; editing suites are not supported yet")
+        return [self._read(r.key) for r in requests]  # edits another tool already wrote, in the layout
 
     def understand(self, images: list[Image.Image], prompt: str, max_new_tokens: int = 64) -> list[str]:
         raise UnoError("the folder model cannot answer questions about images")

@@ -32,6 +32,10 @@ class SampleScore:
     reason: str = ""  # the judge's explanation, shown beside the image
     image: str | None = None  # path relative to the run's images root
     parts: Mapping[str, float] = field(default_factory=dict)  # per-category contributions; default {category: score}
+    # How many values the score pools: a suite whose official statistic pools values rather than images
+    # (KRIS-Bench: 3 or 4 metric values per image) records an image's mean with its value count, so the
+    # weighted mean over images is the official pooled mean. 1 for every other suite.
+    weight: float = 1.0
 
     def category_parts(self) -> Mapping[str, float]:
         if self.score is None:
@@ -71,6 +75,7 @@ class Scoring:
     scale: float = 1.0  # official statistic = scale x mean (e.g. 100 for suites printed in percent)
     summary_categories: tuple[str, ...] = ("categories", "tasks")  # where summarize() puts per-category values
     summary_value_keys: tuple[str, ...] = ("accuracy", "score", "value", "mean")
+    weight_fields: tuple[str, ...] = ()  # record field holding SampleScore.weight (absent: 1)
 
     @staticmethod
     def _first(record: Mapping[str, Any], names: tuple[str, ...]) -> Any:
@@ -94,6 +99,7 @@ class Scoring:
             prompt=str(self._first(record, self.prompt_fields) or ""),
             reason=str(self._first(record, self.reason_fields) or record.get("unscored_reason") or ""),
             image=record.get("image"),
+            weight=float(self._first(record, self.weight_fields) or 1.0) if self.weight_fields else 1.0,
         )
 
     def official(self, results: Mapping[str, Any]) -> Official:

@@ -38,10 +38,11 @@ class Design:
     categories: tuple[str, ...]
     aggregate: Aggregate
     scale: float = 1.0
+    images: np.ndarray | None = None  # (P,) scored images per prompt, where `counts` are value weights
 
     @property
     def n_images(self) -> int:
-        return int(self.counts.sum())
+        return int((self.counts if self.images is None else self.images).sum())
 
     def prompt_means(self) -> np.ndarray:
         return self.sums / self.counts
@@ -50,7 +51,8 @@ class Design:
         where = {p: i for i, p in enumerate(self.prompt_ids)}
         idx = np.array([where[p] for p in prompt_ids], dtype=int)
         return Design(tuple(prompt_ids), self.strata[idx], self.cat_sums[idx], self.cat_counts[idx],
-                      self.sums[idx], self.counts[idx], self.categories, self.aggregate, self.scale)
+                      self.sums[idx], self.counts[idx], self.categories, self.aggregate, self.scale,
+                      None if self.images is None else self.images[idx])
 
 
 def make_design(
@@ -66,15 +68,16 @@ def make_design(
         if s.score is None:
             continue
         primary.setdefault(s.prompt_id, s.category)
-        total = totals.setdefault(s.prompt_id, [0.0, 0.0])
-        total[0] += s.score
-        total[1] += 1
+        total = totals.setdefault(s.prompt_id, [0.0, 0.0, 0.0])
+        total[0] += s.score * s.weight  # weight 1 except where the official statistic pools values
+        total[1] += s.weight
+        total[2] += 1
         for cat, value in s.category_parts().items():
             if cat not in cats:
                 cats.append(cat)
             cell = rows.setdefault(s.prompt_id, {}).setdefault(cat, [0.0, 0.0])
-            cell[0] += float(value)
-            cell[1] += 1
+            cell[0] += float(value) * s.weight
+            cell[1] += s.weight
     prompts = list(totals)
     col = {c: j for j, c in enumerate(cats)}
     cat_sums = np.zeros((len(prompts), len(cats)))
@@ -95,6 +98,7 @@ def make_design(
         categories=tuple(cats),
         aggregate=aggregate,
         scale=scale,
+        images=np.array([totals[p][2] for p in prompts]),
     )
 
 
@@ -190,7 +194,7 @@ def paired_bootstrap(base: Design, other: Design, n_boot: int = DEFAULT_B, seed:
     shared = common_prompts(base, other)
     a, b = base.subset(shared), other.subset(shared)
     b = Design(b.prompt_ids, a.strata, b.cat_sums, b.cat_counts, b.sums, b.counts, b.categories,
-               b.aggregate, b.scale)
+               b.aggregate, b.scale, b.images)
     b = _align_categories(b, a.categories)
     a = _align_categories(a, b.categories)
     ones = np.ones((1, len(shared)))
@@ -216,7 +220,7 @@ def _align_categories(design: Design, categories: Sequence[str]) -> Design:
             sums[:, j] = design.cat_sums[:, src[c]]
             counts[:, j] = design.cat_counts[:, src[c]]
     return Design(design.prompt_ids, design.strata, sums, counts, design.sums, design.counts, tuple(cats),
-                  design.aggregate, design.scale)
+                  design.aggregate, design.scale, design.images)
 
 
 @dataclass(frozen=True)

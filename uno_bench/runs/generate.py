@@ -1,5 +1,9 @@
 """Stage 1, generate: model adapter -> images in the suite's official layout under <run>/images/.
 
+Text-to-image suites call `adapter.generate`; editing suites (spec `task = "edit"`) call
+`adapter.edit` with the sample's source image(s) from `suite.source_images`, and accept whatever
+size the model returns (BAGEL keeps the source's aspect ratio).
+
 Resumable: an image whose PNG is complete is never redrawn; every file is written atomically, so a
 kill leaves whole images or none (stale temp files are swept before a sample is touched again).
 An image the model returns with the wrong size or type is not saved: it is logged to
@@ -15,7 +19,7 @@ from typing import Any
 from PIL import Image
 
 from uno_bench.errors import UnoError
-from uno_bench.models.adapter import GenerationRequest, ModelAdapter
+from uno_bench.models.adapter import EditRequest, GenerationRequest, ModelAdapter
 from uno_bench.models.settings import SamplerSettings
 from uno_bench.runs import manifest
 from uno_bench.runs.atomic import png_complete, sweep_temp, write_png, write_text
@@ -55,9 +59,11 @@ def generation_errors(run_dir: Path) -> dict[str, str]:
     return errors
 
 
-def _image_problem(image: Any, request: GenerationRequest) -> str | None:
+def _image_problem(image: Any, request: GenerationRequest | EditRequest) -> str | None:
     if not isinstance(image, Image.Image):
         return f"model returned {type(image).__name__}, not a PIL image"
+    if isinstance(request, EditRequest):  # an edit's size is the model's choice
+        return None if image.width and image.height else "model returned an empty image"
     if image.size != (request.width, request.height):
         return f"model returned {image.width}x{image.height}, expected {request.width}x{request.height}"
     return None
@@ -102,15 +108,20 @@ def _draw(
 ) -> None:
     """Generate and save one batch. A UnoError from the model is a per-request problem (e.g. a
     folder without that image): the batch is retried one image at a time so only the culprit fails."""
-    requests = [
-        GenerationRequest(
-            prompt=item.sample.prompt, seed=plan.seed(item),
-            width=settings.width, height=settings.height, key=item.relpath or "",
-        )
-        for item in batch
-    ]
+    requests: list[GenerationRequest] | list[EditRequest]
     try:
-        images = adapter.generate(requests)
+        if plan.suite.spec.task == "edit":
+            requests = [_edit_request(plan, item) for item in batch]
+            images = adapter.edit(requests)
+        else:
+            requests = [
+                GenerationRequest(
+                    prompt=item.sample.prompt, seed=plan.seed(item),
+                    width=settings.width, height=settings.height, key=item.relpath or "",
+                )
+                for item in batch
+            ]
+            images = adapter.generate(requests)
     except UnoError as exc:
         if len(batch) > 1:
             for item in batch:
@@ -127,6 +138,15 @@ def _draw(
             report.written += 1
         else:
             failures.add(item, problem)
+
+
+def _edit_request(plan: Plan, item: Item) -> EditRequest:
+    """The sample's source image(s) with its instruction; the same seed rule as text-to-image."""
+    sources = plan.suite.source_images(item.sample)
+    if not sources:
+        raise UnoError(f"suite {plan.suite.name} gave no source image for sample {item.sample.id!r}")
+    return EditRequest(image=sources[-1], instruction=item.sample.prompt, seed=plan.seed(item),
+                       key=item.relpath or "", references=tuple(sources[:-1]))
 
 
 def generate_images(

@@ -14,6 +14,9 @@ It may also override two layout hooks, for suites whose judged file is not the g
 judges each generated image as a tile cropped from a 2x2 grid file):
   judged_relpath(sample, index)  the file the score stage opens for image `index` (default: image_relpath)
   assemble(sample, root, relpaths)  derive files from a sample's generated images (default: nothing)
+Editing suites (spec `task = "edit"`) also implement
+  source_images(sample)          the input image(s) the model edits: the generate stage calls
+                                 `adapter.edit` with them instead of `adapter.generate`
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any
 
 from PIL import Image
 
+from uno_bench.errors import UnoError
 from uno_bench.suites import data as suite_data
 from uno_bench.suites.spec import SuiteSpec
 
@@ -96,6 +100,11 @@ class Suite(ABC):
 
     def layout_files(self, sample: Sample) -> dict[str, str]:
         return {}
+
+    def source_images(self, sample: Sample) -> list[Image.Image]:
+        """Editing suites: the sample's input image(s) in context order, the image to edit last.
+        A UnoError here (e.g. a missing source file) fails that sample's images, not the run."""
+        raise UnoError(f"suite {self.name} is not an editing suite (spec task {self.spec.task!r})")
 
     def judged_relpath(self, sample: Sample, index: int) -> str:
         """The file the score stage opens (and an external --images folder must hold) for image `index`."""

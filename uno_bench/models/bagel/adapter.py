@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+from dataclasses import astuple, replace
 from typing import Any
 
 import torch
@@ -11,6 +12,7 @@ from PIL import Image
 from uno_bench.errors import UnoError
 from uno_bench.models.adapter import EditRequest, GenerationRequest
 from uno_bench.models.bagel import checkpoint
+from uno_bench.models.bagel.config import BagelConfig, ImageTransformConfig
 from uno_bench.models.bagel.sampler import edit_images, generate_images
 from uno_bench.models.bagel.understand import describe
 from uno_bench.models.settings import EDIT_DEFAULTS, SamplerSettings
@@ -41,8 +43,10 @@ class BagelAdapter:
         dtype, self.autocast = PRECISIONS[precision]
         self.loaded = checkpoint.load(ckpt, dtype=dtype, device=self.device, device_map=device_map)
         self.settings = settings or SamplerSettings()
-        self.edit_settings = edit_settings or EDIT_DEFAULTS.with_overrides(
-            width=self.settings.width, height=self.settings.height)
+        # A harness run passes its suite's settings, which for an editing suite are that benchmark's
+        # edit settings (cfg, interval, renorm, source resize); without any, BAGEL's edit defaults.
+        self.edit_settings = edit_settings or settings or EDIT_DEFAULTS
+        self.vae_transform, self.vit_transform = source_transforms(self.loaded.config, self.edit_settings)
         self.batch_size = max(1, batch_size)
 
     def _autocast(self):
@@ -58,6 +62,7 @@ class BagelAdapter:
             "precision": self.precision,
             "sampler": self.settings.to_dict(),
             "edit_sampler": self.edit_settings.to_dict(),
+            "edit_source_resize": {"vae": list(astuple(self.vae_transform)), "vit": list(astuple(self.vit_transform))},
         }
 
     def generate(self, requests: list[GenerationRequest]) -> list[Image.Image]:
@@ -80,13 +85,28 @@ class BagelAdapter:
         for i in range(0, len(requests), self.batch_size):
             chunk = requests[i : i + self.batch_size]
             with self._autocast():
-                out.extend(edit_images(self.loaded, [r.image for r in chunk], [r.instruction for r in chunk],
-                                       [r.seed for r in chunk], self.edit_settings))
+                out.extend(edit_images(self.loaded, [list(r.inputs) for r in chunk], [r.instruction for r in chunk],
+                                       [r.seed for r in chunk], self.edit_settings,
+                                       vae_transform=self.vae_transform, vit_transform=self.vit_transform))
         return out
 
     def understand(self, images: list[Image.Image], prompt: str, max_new_tokens: int = 64) -> list[str]:
         with self._autocast():
             return describe(self.loaded, images, prompt, max_new_tokens)
+
+
+def source_transforms(config: BagelConfig, settings: SamplerSettings) -> tuple[ImageTransformConfig, ImageTransformConfig]:
+    """The resize rules for edit inputs: a benchmark's sides from `extra` (vae_max_side, vae_min_side,
+    vit_max_side, vit_min_side; e.g. GEdit: 1024/512 and 980/378), each capped at the checkpoint's own
+    rule (a model cannot take larger inputs than it was built for: the tiny one stops at 64 px), with
+    the checkpoint's stride. Without them, the checkpoint's own rules. The effective values are part
+    of the adapter's identity."""
+    def rule(own: ImageTransformConfig, prefix: str) -> ImageTransformConfig:
+        top = min(int(settings.extra.get(f"{prefix}_max_side", own.max_size)), own.max_size)
+        low = min(int(settings.extra.get(f"{prefix}_min_side", own.min_size)), top)
+        return replace(own, max_size=top, min_size=low)
+
+    return rule(config.vae_transform, "vae"), rule(config.vit_transform, "vit")
 
 
 def load_adapter(ckpt: str | None, settings: SamplerSettings | None = None, device: str = "auto",

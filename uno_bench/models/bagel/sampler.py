@@ -23,6 +23,7 @@ from torch import Tensor
 
 from uno_bench.models.bagel.cache import BatchedQueryAttention, Branch, SequenceCache
 from uno_bench.models.bagel.checkpoint import LoadedBagel
+from uno_bench.models.bagel.config import ImageTransformConfig
 from uno_bench.models.bagel.context import prefill_text, prefill_vae_image, prefill_vit_image
 from uno_bench.models.bagel.model import Bagel, BlockRouting, grid_position_ids
 from uno_bench.models.bagel.packing import SpecialTokens
@@ -187,47 +188,67 @@ class EditSource:
     vit_grid: tuple[int, int]
 
 
-def prepare_edit_source(loaded: LoadedBagel, image: Image.Image, seed: int) -> EditSource:
+def prepare_edit_source(loaded: LoadedBagel, image: Image.Image, seed: int, position: int = 0,
+                        vae_transform: ImageTransformConfig | None = None,
+                        vit_transform: ImageTransformConfig | None = None) -> EditSource:
+    """One input image: resized by the VAE rule (the model's, unless a benchmark's is given), its
+    posterior sampled from its own generator (`position` = its place among the request's inputs, so
+    several inputs draw independently; position 0 is the single-image case), ViT patches."""
     c = loaded.config
-    src = resize(as_rgb(image), c.vae_transform)
-    latent = loaded.codec.encode(to_tensor(src)[None], generator=posterior_generator(seed))[0]
+    src = resize(as_rgb(image), vae_transform or c.vae_transform)
+    latent = loaded.codec.encode(to_tensor(src)[None], generator=posterior_generator(seed + position))[0]
     tokens = loaded.codec.to_tokens(latent.float())
     grid = (src.height // c.latent_downsample, src.width // c.latent_downsample)
-    patches, vit_grid = vit_inputs(src, c.vit_transform, c.vit.patch_size)
+    patches, vit_grid = vit_inputs(src, vit_transform or c.vit_transform, c.vit.patch_size)
     return EditSource(src.width, src.height, tokens, grid, patches, vit_grid)
 
 
-def edit_jobs(loaded: LoadedBagel, sources: list[EditSource], instructions: list[str],
+def edit_jobs(loaded: LoadedBagel, sources: list[EditSource | list[EditSource]], instructions: list[str],
               seeds: list[int]) -> list[ImageJob]:
+    """Context per request: every input image (clean VAE copy, then ViT copy) in order, then the
+    instruction. Text-uncond = all images, no instruction; image-uncond = the instruction alone (as
+    BAGEL's inferencer builds its cfg contexts). The output takes the last input's size."""
     model, tok, c = loaded.model, loaded.tokenizer, loaded.config
     jobs = []
-    for src, instruction, seed in zip(sources, instructions, seeds):
+    for srcs, instruction, seed in zip(sources, instructions, seeds):
+        srcs = srcs if isinstance(srcs, list) else [srcs]
         ids = tok.encode(instruction)
-        cache = SequenceCache.for_model(model, capacity=src.vae_tokens.shape[0] + src.vit_patches.shape[0] + len(ids) + 6)
-        prefill_vae_image(model, cache, src.vae_tokens, src.grid, tok.special)
-        prefill_vit_image(model, cache, src.vit_patches, src.vit_grid, tok.special)
+        capacity = sum(s.vae_tokens.shape[0] + s.vit_patches.shape[0] + 4 for s in srcs) + len(ids) + 2
+        cache = SequenceCache.for_model(model, capacity=capacity)
+        for src in srcs:
+            prefill_vae_image(model, cache, src.vae_tokens, src.grid, tok.special)
+            prefill_vit_image(model, cache, src.vit_patches, src.vit_grid, tok.special)
         text_uncond = Branch(cache, cache.length, cache.rope)  # images, no instruction
         prefill_text(model, cache, ids, tok.special)
         img_cache = SequenceCache.for_model(model, capacity=len(ids) + 2)
         prefill_text(model, img_cache, ids, tok.special)  # instruction alone, from RoPE 0
+        grid = srcs[-1].grid
         jobs.append(ImageJob(
             cond=Branch(cache, cache.length, cache.rope),
             text_uncond=text_uncond,
             img_uncond=Branch(img_cache, img_cache.length, img_cache.rope),
-            noise=initial_noise(seed, src.grid[0] * src.grid[1], c.patch_latent_dim),
-            grid=src.grid,
+            noise=initial_noise(seed, grid[0] * grid[1], c.patch_latent_dim),
+            grid=grid,
         ))
     return jobs
 
 
-def edit_images(loaded: LoadedBagel, images: list[Image.Image], instructions: list[str], seeds: list[int],
-                settings: SamplerSettings, trace: Trace | None = None) -> list[Image.Image]:
-    """Edit each image; images are grouped by their resized size (a batch shares one size)."""
-    sources = [prepare_edit_source(loaded, im, s) for im, s in zip(images, seeds)]
+def edit_images(loaded: LoadedBagel, images: list[Image.Image | list[Image.Image]], instructions: list[str],
+                seeds: list[int], settings: SamplerSettings, trace: Trace | None = None,
+                vae_transform: ImageTransformConfig | None = None,
+                vit_transform: ImageTransformConfig | None = None) -> list[Image.Image]:
+    """Edit each image (or each list of input images, the one to edit last); requests are grouped by
+    their output size (a batch shares one size). `vae_transform` / `vit_transform` replace the
+    model's own resize rules for the inputs (benchmarks fix them, bagel.md §4.4)."""
+    sources = [
+        [prepare_edit_source(loaded, im, s, k, vae_transform, vit_transform)
+         for k, im in enumerate(ims if isinstance(ims, list | tuple) else [ims])]
+        for ims, s in zip(images, seeds)
+    ]
     out: list[Image.Image | None] = [None] * len(images)
     groups: dict[tuple[int, int], list[int]] = {}
-    for i, src in enumerate(sources):
-        groups.setdefault((src.width, src.height), []).append(i)
+    for i, srcs in enumerate(sources):
+        groups.setdefault((srcs[-1].width, srcs[-1].height), []).append(i)
     for (w, h), idx in groups.items():
         jobs = edit_jobs(loaded, [sources[i] for i in idx], [instructions[i] for i in idx], [seeds[i] for i in idx])
         group_trace = None if trace is None else (lambda s, t, i, v, idx=idx: trace(s, t, idx[i], v))

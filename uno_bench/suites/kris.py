@@ -1,0 +1,377 @@
+"""KRIS-Bench (mercurystraw/Kris_Bench, NeurIPS 2025; benchmarks.md §7): knowledge-based editing in 20
+tasks, judged 1-5 by GPT-4o on visual consistency (VC), visual quality (VQ), instruction following (IF)
+and, for the knowledge tasks, knowledge plausibility (KP).
+
+Data: BAGEL's consolidated annotations `final_data.json` (pinned; keys `ins_en`, `explain_en`, category
+`count_change`, as released: upstream's `instruction`/`explain`/`object_count` lookups would send empty
+instructions) and the images `KRIS_Bench/<category>/<file>` (`uno-bench suites fetch kris`); each
+sample's metadata carries its images' sha256. Sample id = `<category>.<id>` (ids repeat across
+categories). The model gets every `ori_img` in order (multi-image tasks need all of them).
+Layout: `<root>/<category>/<id>.png` (BAGEL's; upstream reads `.jpg`).
+
+Judging follows the five upstream metric scripts, with their message layouts and image encodings:
+  common     count_change, color_change, anomaly_correction, position_movement, size_adjustment,
+             part_completion, multi-instruction_execution: VC, IF, VQ
+  knowledge  the 10 knowledge tasks: VC, one "dual" call giving IF and KP (receives `explain_en`), VQ
+  multi      multi-element_composition: VC and IF over "Reference Image k:" + "Predicted Image:"
+  temporal   temporal_prediction: frames in order, "Frame n (Reference|Generated):", JPEG q85
+  view       viewpoint_change: IF with the dedicated viewpoint prompt and the ground truth when present
+Each query: the prompt text, then labelled images ("This is the original image:", "This is the edited
+image:", ...), files sent as their bytes labelled image/jpeg (temporal: re-encoded JPEG q85),
+max_tokens 1000. The quality prompt is sent unformatted, as upstream does (its doubled braces stay).
+The dedicated anomaly-correction IF prompt never fires upstream (it checks a folder name that does not
+exist); `--judge-option anomaly_prompt=1` uses it (labelled: not the official protocol).
+
+Parsing (per script): a JSON object holding the score key, else "<name> score: n" (colon optional in
+the common script, required in the knowledge script), "n/5", "n out of 5", and finally the first
+standalone digit 1-5 anywhere in the reply (which can pick up a wrong digit: every record says which
+rule fired and summaries count the fallbacks). The dual reply: JSON, else the two named patterns only.
+A score that stays None is skipped in the aggregation, as upstream; `max_attempts` (default 1) can ask
+again first. An image with no score at all is unscored, with its replies.
+
+Aggregation (the maintainers' method, BAGEL `eval/gen/kris/summarize.py`): every score s -> (s-1) x 25;
+per task and metric the mean; per dimension and knowledge type the pooled mean of all values; overall =
+the pooled mean of all normalised values (so tasks with KP, or more samples, weigh more).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from PIL import Image
+
+from uno_bench.errors import UnoError
+from uno_bench.judges.protocol import ProtocolJudge, stats
+from uno_bench.judges.vlm import Answer, ImageInput, Query, text_sha256
+from uno_bench.suites import kris_prompts as P
+from uno_bench.suites.base import Sample, Suite
+from uno_bench.suites.edit_common import (
+    UnparseableReplyError,
+    file_input,
+    jpeg_input,
+    load_edit_judge,
+    load_rgb,
+    protocol_option,
+)
+from uno_bench.suites.edit_data import KRIS_DIR, find_dir, sha256_file
+from uno_bench.suites.vqa import judge_label, judge_summary, stats_total
+
+PARSER_VERSION = 1
+MAX_TOKENS = 1000
+OFFICIAL_MODELS = ("gpt-4o",)
+METRICS = ("VC", "VQ", "IF", "KP")
+KNOWLEDGE_TASKS = ("abstract_reasoning", "mathematics", "practical_knowledge", "medicine", "rule-based_reasoning",
+                   "biology", "geography", "chemistry", "humanities", "physics")
+SCRIPTS = {**{t: "common" for t in ("count_change", "color_change", "anomaly_correction", "position_movement",
+                                      "size_adjustment", "part_completion", "multi-instruction_execution")},
+           **{t: "knowledge" for t in KNOWLEDGE_TASKS},
+           "multi-element_composition": "multi", "temporal_prediction": "temporal", "viewpoint_change": "view"}
+TAXONOMY = {  # task -> (dimension, knowledge type), benchmarks.md §7
+    **{t: ("Attribute Perception", "Factual") for t in ("count_change", "color_change", "size_adjustment",
+                                                        "part_completion", "anomaly_correction")},
+    "viewpoint_change": ("Spatial Perception", "Factual"), "position_movement": ("Spatial Perception", "Factual"),
+    "temporal_prediction": ("Temporal Prediction", "Factual"),
+    "humanities": ("Social Science", "Conceptual"), "practical_knowledge": ("Social Science", "Conceptual"),
+    **{t: ("Natural Science", "Conceptual") for t in ("biology", "chemistry", "geography", "medicine", "mathematics",
+                                                      "physics")},
+    "abstract_reasoning": ("Logical Reasoning", "Procedural"), "rule-based_reasoning": ("Logical Reasoning", "Procedural"),
+    "multi-element_composition": ("Instruction Decomposition", "Procedural"),
+    "multi-instruction_execution": ("Instruction Decomposition", "Procedural"),
+}
+_NAMES = {"VC": "consistency", "IF": "instruction", "VQ": "quality", "KP": "knowledge"}
+_DEFAULT_PATTERNS = ((r"([1-5])\s*/\s*5", "n/5"), (r"([1-5])\s+out\s+of\s+5", "n out of 5"))
+
+
+# ------------------------------------------------------------------------------------------ parsing
+
+
+def _json_score(text: str, key: str) -> tuple[int | None, bool]:
+    """(score, found a JSON object with the key) from the first {...} holding `key`, as upstream."""
+    match = re.search(r"\{[^{}]*" + re.escape(key) + r"[^{}]*\}", text, re.DOTALL)
+    if not match:
+        return None, False
+    try:
+        value = json.loads(match.group(0)).get(key)
+        return (int(value) if value is not None else None), True
+    except Exception:  # noqa: BLE001 - upstream treats any failure here as "no JSON score"
+        return None, False
+
+
+def parse_score(text: str | None, metric: str, script: str) -> tuple[int | None, str | None]:
+    """(score, which rule found it) for VC / IF / VQ replies, per the script's extractor."""
+    text = text or ""
+    key = f"{_NAMES[metric]}_score"
+    score, _ = _json_score(text, key)
+    if score is not None:
+        return score, "json"
+    patterns: list[tuple[str, str]] = list(_DEFAULT_PATTERNS)
+    if script in ("common", "view"):
+        patterns.insert(0, (_NAMES[metric] + r"[_\s]*score\s*[:：]?\s*([1-5])", "named"))
+    elif script == "knowledge":
+        patterns.insert(0, (_NAMES[metric] + r"[_\s]*score\s*[:：]\s*([1-5])", "named"))
+    for pattern, rule in patterns:
+        m = re.search(pattern, text, re.IGNORECASE | re.DOTALL)
+        if m:
+            return int(m.group(1)), rule
+    m = re.search(r"\b([1-5])\b", text)
+    return (int(m.group(1)), "first digit") if m else (None, None)
+
+
+def parse_dual(text: str | None) -> dict[str, tuple[int | None, str | None]]:
+    """IF and KP from the knowledge script's dual reply: JSON, else the two named patterns (no digit fallback)."""
+    text = text or ""
+    match = re.search(r"\{[^{}]*instruction_score[^{}]*\}", text, re.DOTALL)
+    if match:
+        try:
+            data = json.loads(match.group(0))
+            i, k = data.get("instruction_score"), data.get("knowledge_score")
+            return {"IF": (int(i) if i is not None else None, "json" if i is not None else None),
+                    "KP": (int(k) if k is not None else None, "json" if k is not None else None)}
+        except Exception:  # noqa: BLE001 - as upstream: fall back to the patterns
+            pass
+    out: dict[str, tuple[int | None, str | None]] = {}
+    for metric in ("IF", "KP"):
+        m = re.search(_NAMES[metric] + r"[_\s]*score\s*[:：]\s*([1-5])", text, re.IGNORECASE)
+        out[metric] = (int(m.group(1)), "named") if m else (None, None)
+    return out
+
+
+def normalise(score: float) -> float:
+    return (score - 1) * 25
+
+
+def frame_numbers(files: list[str]) -> tuple[list[int], int]:
+    """(frame number of each reference file, the predicted frame): "<a>-<n>" names frame n; the
+    prediction is the one frame of 1-4 missing, else the next after the last (upstream's rule)."""
+    numbers = []
+    for name in files:
+        m = re.search(r"(\d+)-(\d+)", name)
+        if m:
+            numbers.append(int(m.group(2)))
+    missing = {1, 2, 3, 4} - set(numbers)
+    return numbers, (missing.pop() if len(missing) == 1 else (max(numbers) + 1 if numbers else 1))
+
+
+# ------------------------------------------------------------------------------------------ suite
+
+
+class KrisSuite(Suite):
+    def required_data(self, prompts_file: Path | None) -> list[str]:
+        return [] if prompts_file is not None else ["annotations"]
+
+    @cached_property
+    def _images_dir(self) -> Path | None:
+        folder = find_dir(self.data_dir, KRIS_DIR, "KRIS_Bench")
+        return None if folder is None else folder / "KRIS_Bench"
+
+    @property
+    def _images_root(self) -> Path:
+        """Where the source images are; loading samples works without them (their sha256 are then None)."""
+        if self._images_dir is None:
+            raise UnoError(f"suite {self.name}: source images not found ({KRIS_DIR}/KRIS_Bench/ under the data "
+                           "dirs); run `uno-bench suites fetch kris` or pass --data-dir")
+        return self._images_dir
+
+    def load_samples(self, prompts_file: Path | None = None) -> list[Sample]:
+        path = Path(prompts_file) if prompts_file is not None else self.data_path("annotations")
+        try:
+            records = json.loads(path.read_text(encoding="utf-8"))
+        except json.JSONDecodeError as exc:
+            raise UnoError(f"{path}: not valid JSON ({exc.msg})") from None
+        samples = []
+        for number, rec in enumerate(records):
+            category = rec.get("type")
+            if category not in SCRIPTS or not isinstance(rec.get("ins_en"), str):
+                raise UnoError(f"{path}: record {number} has an unknown type {category!r} or no ins_en")
+            ori = rec["ori_img"] if isinstance(rec["ori_img"], list) else [rec["ori_img"]]
+            gt = rec.get("gt_img") or ""
+            meta = {"category": category, "id": str(rec["id"]), "ori_img": ori, "gt_img": gt,
+                    "explain": rec.get("explain_en") or "",
+                    "sha256": {f: self._sha(category, f) for f in [*ori, *([gt] if gt else [])]}}
+            samples.append(Sample(f"{category}.{rec['id']}", rec["ins_en"], category, meta))
+        return samples
+
+    def _sha(self, category: str, name: str) -> str | None:
+        if self._images_dir is None:
+            return None
+        path = self._images_dir / category / name
+        return sha256_file(path) if path.is_file() else None
+
+    def _file(self, sample: Sample, name: str) -> Path:
+        path = self._images_root / sample.metadata["category"] / name
+        if not path.is_file():
+            raise UnoError(f"image {path} is missing")
+        want = sample.metadata["sha256"].get(name)
+        if want and sha256_file(path) != want:
+            raise UnoError(f"image {path} changed since the samples were loaded")
+        return path
+
+    def image_relpath(self, sample: Sample, index: int) -> str:
+        meta = sample.metadata
+        return f"{meta['category']}/{meta['id']}.png" if index == 0 else f"{meta['category']}/{meta['id']}_{index}.png"
+
+    def source_images(self, sample: Sample) -> list[Image.Image]:
+        return [load_rgb(self._file(sample, name)) for name in sample.metadata["ori_img"]]
+
+    # ------------------------------------------------------------------------------------ judging
+
+    def load_judge(self, name: str, options: Mapping[str, str]) -> ProtocolJudge:
+        anomaly = options.get("anomaly_prompt", "0")
+        if anomaly not in ("0", "1"):
+            raise UnoError(f"--judge-option anomaly_prompt must be 0 or 1, not {anomaly!r}")
+        protocol = {"suite": "kris", "parser_version": PARSER_VERSION, "max_tokens": MAX_TOKENS,
+                    "prompts": text_sha256(json.dumps(P.ALL, sort_keys=True, ensure_ascii=False)),
+                    "max_attempts": protocol_option(options, "max_attempts", 1), "anomaly_prompt": anomaly == "1"}
+        judge = load_edit_judge(name, options, protocol, {"max_attempts", "anomaly_prompt"}, OFFICIAL_MODELS,
+                                "not KRIS-Bench's GPT-4o judge; not comparable with published numbers")
+        if anomaly == "1":  # a protocol change: never labelled official
+            judge.official = False
+            judge.note = "anomaly_prompt=1: the dedicated anomaly-correction IF prompt (not the official protocol)"
+        return judge
+
+    def _queries(self, judge: ProtocolJudge, sample: Sample, path: Path, image: Image.Image,
+                 attempt: int) -> dict[str, Query]:
+        """metric ("VC", "IF", "DUAL", "VQ") -> query, laid out as the category's script sends it."""
+        meta, ins = sample.metadata, sample.prompt
+        script = SCRIPTS[meta["category"]]
+
+        def q(text: str, images: tuple[ImageInput, ...], parts: tuple[str | int, ...]) -> Query:
+            return Query(text, images, max_tokens=MAX_TOKENS, attempt=attempt, parts=(text, *parts))
+
+        if script == "temporal":
+            refs = [jpeg_input(load_rgb(self._file(sample, f)), 85) for f in meta["ori_img"]]
+            pred = jpeg_input(image, 85)
+            numbers, pred_n = frame_numbers(meta["ori_img"])
+            frames = sorted([(n, k, "Reference") for k, n in enumerate(numbers)] + [(pred_n, len(refs), "Generated")])
+            images = (*refs, pred)
+            parts = tuple(x for n, k, kind in frames for x in (f"Frame {n} ({kind}):", k))
+            return {"VC": q(P.CONSIST_TEMPORAL.format(N=pred_n, instruct=ins), images, parts),
+                    "IF": q(P.INSTRUCTION_TEMPORAL.format(N=pred_n, instruct=ins), images, parts),
+                    "VQ": q(P.QUALITY, (pred,), ("This is the image to evaluate:", 0))}
+        edited = file_input(path, "image/jpeg", image.convert("RGB"))
+        if script == "multi":
+            refs = [file_input(self._file(sample, f), "image/jpeg") for f in meta["ori_img"]]
+            parts = tuple(x for k in range(len(refs)) for x in (f"Reference Image {k + 1}:", k))
+            parts += ("Predicted Image:", len(refs))
+            return {"VC": q(P.CONSIST_MULTI.format(instruct=ins), (*refs, edited), parts),
+                    "IF": q(P.INSTRUCTION_MULTI.format(instruct=ins), (*refs, edited), parts),
+                    "VQ": q(P.QUALITY, (edited,), ("This is the image to evaluate:", 0))}
+        original = file_input(self._file(sample, meta["ori_img"][-1]), "image/jpeg")
+        pair = (original, edited)
+        two = ("This is the original image:", 0, "This is the edited image:", 1)
+        out = {"VC": q(P.CONSIST.format(instruct=ins), pair, two),
+               "VQ": q(P.QUALITY, (edited,), ("This is the edited image:", 0))}
+        if script == "knowledge":
+            out["DUAL"] = q(P.DUAL_EVALUATION.format(instruct=ins, explanation=meta["explain"]), pair, two)
+        elif script == "view" and meta["gt_img"]:
+            gt = file_input(self._file(sample, meta["gt_img"]), "image/jpeg")
+            out["IF"] = q(P.VIEW_INSTRUCTION_FOLLOWING.format(instruct=ins), (*pair, gt),
+                          (*two, "This is the ground truth image:", 2))
+        elif meta["category"] == "anomaly_correction" and judge.protocol["anomaly_prompt"]:
+            out["IF"] = q(P.ABNORMAL_INSTRUCTION_FOLLOWING.format(instruct=ins, explanation=meta["explain"]), pair, two)
+        else:
+            out["IF"] = q(P.INSTRUCTION_FOLLOWING.format(instruct=ins), pair, two)
+        return out
+
+    def judge(self, judge: ProtocolJudge, sample: Sample, index: int, image: Image.Image, path: Path) -> dict[str, Any]:
+        category = sample.metadata["category"]
+        script = SCRIPTS[category]
+        wanted = ("VC", "IF", "KP", "VQ") if script == "knowledge" else ("VC", "IF", "VQ")
+        scores: dict[str, int | None] = {m: None for m in wanted}
+        rules: dict[str, str | None] = {m: None for m in wanted}
+        replies: dict[str, str | None] = {}
+        answers: list[Answer] = []
+        attempts = 0
+        for attempt in range(judge.protocol["max_attempts"]):
+            queries = {k: v for k, v in self._queries(judge, sample, path, image, attempt).items()
+                       if (k == "DUAL" and (scores["IF"] is None or scores["KP"] is None)) or scores.get(k, 0) is None}
+            if not queries:
+                break
+            attempts += 1
+            got = dict(zip(queries, judge.ask(list(queries.values())), strict=True))
+            answers += got.values()
+            for key, answer in got.items():
+                replies[key] = answer.text
+                parsed = parse_dual(answer.text) if key == "DUAL" else {key: parse_score(answer.text, key, script)}
+                for metric, (value, rule) in parsed.items():
+                    if scores[metric] is None:
+                        scores[metric], rules[metric] = value, rule
+        dimension, ktype = TAXONOMY[category]
+        base = {"prompt": sample.prompt, "category": category, "dimension": dimension, "knowledge_type": ktype,
+                "replies": replies, "judge": judge_label(judge),
+                "judge_stats": {**stats(answers), "attempts": attempts}}
+        present = {m: s for m, s in scores.items() if s is not None}
+        if not present:
+            raise UnparseableReplyError(f"no score in any of the {len(answers)} judge replies", base)
+        normalised = {m: normalise(s) for m, s in present.items()}
+        return {**base, "scores": scores, "parse_rules": rules, "normalised": normalised,
+                "missing": [m for m, s in scores.items() if s is None],
+                "out_of_range": [m for m, s in present.items() if not 1 <= s <= 5],
+                "score": sum(normalised.values()) / len(normalised), "weight": len(normalised)}
+
+    def unscored_record(self, sample: Sample, relpath: str | None, reason: str) -> dict[str, Any]:
+        dimension, ktype = TAXONOMY[sample.metadata["category"]]
+        return {"prompt": sample.prompt, "category": sample.metadata["category"], "dimension": dimension,
+                "knowledge_type": ktype}
+
+    def summarize(self, records: list[dict[str, Any]], expected: int) -> dict[str, Any]:
+        return summarize(records, self.spec.categories)
+
+    def report_scoring(self) -> Any:
+        """Per image the mean of its normalised scores, weighted by how many it has: the weighted mean
+        over images is the official pooled mean, per task and overall."""
+        from uno_bench.report.scoring import Scoring
+
+        return Scoring(aggregate="mean", score_fields=("score",), category_fields=("category",),
+                       weight_fields=("weight",), summary_categories=("categories",), summary_value_keys=("AVG",))
+
+
+def _pool(records: list[dict[str, Any]]) -> dict[str, Any]:
+    values: dict[str, list[float]] = {m: [] for m in METRICS}
+    for r in records:
+        for m, v in r["normalised"].items():
+            values[m].append(v)
+    every = [v for vs in values.values() for v in vs]
+    out: dict[str, Any] = {m: sum(vs) / len(vs) for m, vs in values.items() if vs}
+    out["AVG"] = sum(every) / len(every) if every else None
+    out["n_images"], out["n_values"] = len(records), len(every)
+    return out
+
+
+def summarize(records: list[dict[str, Any]], tasks: tuple[str, ...] = ()) -> dict[str, Any]:
+    scored = [r for r in records if r.get("scored")]
+
+    def grouped(field: str, order: list[str]) -> dict[str, Any]:
+        groups: dict[str, list[dict[str, Any]]] = {}
+        for r in scored:
+            groups.setdefault(r[field], []).append(r)
+        return {g: _pool(groups[g]) for g in [*[o for o in order if o in groups], *sorted(set(groups) - set(order))]}
+
+    by_task = grouped("category", list(tasks))
+    rules: dict[str, int] = {}
+    for r in scored:
+        for rule in (r.get("parse_rules") or {}).values():
+            rules[str(rule)] = rules.get(str(rule), 0) + 1
+    overall = _pool(scored)
+    return {
+        "overall": overall["AVG"],
+        "overall_definition": "pooled mean of every normalised (s - 1) x 25 score (VC, VQ, IF and KP where judged)",
+        "categories": by_task,
+        "dimensions": grouped("dimension", list(dict.fromkeys(d for d, _ in TAXONOMY.values()))),
+        "knowledge_types": grouped("knowledge_type", ["Factual", "Conceptual", "Procedural"]),
+        "metrics": {m: overall[m] for m in METRICS if m in overall},
+        "values": overall["n_values"],
+        "images": {"judged": len(scored), "unscored_no_score": sum("no score in any" in str(r.get("unscored_reason"))
+                                                                    for r in records),
+                   "with_missing_scores": sum(1 for r in scored if r.get("missing"))},
+        "parse_rules": dict(sorted(rules.items())),
+        "first_digit_fallbacks": rules.get("first digit", 0),
+        "out_of_range_scores": sum(len(r.get("out_of_range") or []) for r in scored),
+        "judge": judge_summary(records),
+        "judge_stats": stats_total(records),
+    }
