@@ -43,19 +43,22 @@ def _rng(seed: int, index: int, salt: int = 0) -> np.random.Generator:
 class ShapesSource:
     seed: int = 0
     image_size: int = 32
-    t2i_fraction: float = 0.5  # the rest are captioning examples
+    t2i_fraction: float = 0.5  # the rest are captioning (or editing) examples
     prompt_fraction: float = 0.5  # of T2I examples, GenEval-template prompts (the rest: captions)
+    edit_fraction: float = 0.0  # of the non-T2I examples, instruction edits (shapes.edits), BAGEL's edit layout
 
     def words(self) -> list[str]:
-        from uno_bench.shapes import world
+        from uno_bench.shapes import edits, world
 
-        return world.vocabulary()
+        return edits.edit_vocabulary() if self.edit_fraction > 0 else world.vocabulary()
 
     def example(self, index: int) -> Example:
         from uno_bench.shapes import world
         from uno_bench.shapes.render import render
 
         rng = _rng(self.seed, index)
+        if self.edit_fraction > 0 and rng.random() >= self.t2i_fraction and rng.random() < self.edit_fraction:
+            return self._edit(rng)
         if rng.random() < self.t2i_fraction:
             if rng.random() < self.prompt_fraction:
                 tag = world.TAGS[rng.integers(len(world.TAGS))]
@@ -72,6 +75,19 @@ class ShapesSource:
         scene = world.sample_scene(rng)
         image = render(scene, self.image_size)
         return Example([VitItem(image), TextItem(world.caption(scene), loss=True)], "caption")
+
+
+    def _edit(self, rng: np.random.Generator) -> Example:
+        """[source: clean VAE + ViT] [instruction] -> [target: noisy VAE], as BAGEL's edit data; the
+        source copies and the instruction drop out for CFG with the trainer's dropout rates."""
+        from uno_bench.shapes.edits import sample_edit
+        from uno_bench.shapes.render import render
+
+        source, instruction, target = sample_edit(rng)
+        src = render(source, self.image_size)
+        return Example([VaeItem(src, noisy=False, enable_cfg=True), VitItem(src, enable_cfg=True),
+                        TextItem(instruction, enable_cfg=True), VaeItem(render(target, self.image_size), noisy=True)],
+                       "edit")
 
 
 @dataclass

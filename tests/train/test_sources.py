@@ -48,3 +48,14 @@ def test_caption_folder_epochs_and_captions(tmp_path):
     (tmp_path / "bad.jsonl").write_text('{"image": "missing.png", "captions": ["x"]}\n')
     with pytest.raises(BadRecord, match="unreadable"):
         CaptionFolderSource(tmp_path / "bad.jsonl").example(0)
+
+
+def test_shapes_edit_examples_use_bagels_edit_layout():
+    src = ShapesSource(seed=9, image_size=64, t2i_fraction=0.0, edit_fraction=1.0)
+    ex = src.example(3)
+    assert ex.kind == "edit"
+    kinds = [type(i).__name__ for i in ex.items]
+    assert kinds == ["VaeItem", "VitItem", "TextItem", "VaeItem"]
+    assert not ex.items[0].noisy and ex.items[3].noisy and all(i.enable_cfg for i in ex.items[:3])
+    assert set(ex.items[2].text.split()) <= set(src.words())
+    assert "remove" in src.words() and "remove" not in ShapesSource().words()
