@@ -133,7 +133,7 @@ def unpack_gedit_parquet(parquet_files: list[Path], folder: Path, source: dict[s
     try:
         import pyarrow.parquet as pq
     except ModuleNotFoundError:
-        raise UnoError("reading GEdit-Bench's parquet files needs pyarrow (pip install pyarrow); the files "
+        raise UnoError("reading GEdit-Bench's parquet files needs pyarrow (pip install 'uno[edit]'); the files "
                        f"are kept under {folder}, run the fetch again once it is installed") from None
 
     def rows() -> Iterable[dict[str, Any]]:
