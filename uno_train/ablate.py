@@ -30,7 +30,7 @@ def arm_name(proxies: tuple[str, ...]) -> str:
 
 def ablate(ckpt: str, proxy_sets: list[tuple[str, ...]], suites: list[str], seeds: int, out: Path,
            train: TrainConfig, uno: UnoConfig = UnoConfig(), data: str = "shapes", eval_limit: int | None = None,
-           device: str = "auto", log=print, sampler: dict | None = None) -> dict:
+           device: str = "auto", log=print, sampler: dict | None = None, first_seed: int = 0) -> dict:
     from uno_bench.report import build_report, load_run
     from uno_bench.report.csvout import report_rows, to_csv
     from uno_bench.report.markdown import render_markdown
@@ -40,9 +40,10 @@ def ablate(ckpt: str, proxy_sets: list[tuple[str, ...]], suites: list[str], seed
     arms = [()] + [p for p in dict.fromkeys(proxy_sets) if p]
     if len(arms) < 2:
         raise UnoError("give at least one --proxy (e.g. --proxy captioning) to compare with the control")
-    manifest: dict = {"base_checkpoint": ckpt, "suites": suites, "seeds": seeds, "data": data, "arms": {}}
+    manifest: dict = {"base_checkpoint": ckpt, "suites": suites, "seeds": list(range(first_seed, first_seed + seeds)),
+                      "data": data, "eval_limit": eval_limit, "sampler": sampler or {}, "arms": {}}
     runs = []
-    for seed in range(seeds):
+    for seed in range(first_seed, first_seed + seeds):
         for proxies in arms:
             name = arm_name(proxies)
             folder = out / "arms" / f"{name}-s{seed}"

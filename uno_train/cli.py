@@ -122,7 +122,7 @@ def ablate(
     name: str = typer.Option(None, "--name", help="Ablation name (default: the proxies joined)."),
     out: Path = typer.Option(None, "--out", help="Output folder (default: results/<name>)."),
     eval_limit: int = typer.Option(None, "--eval-limit", help="Evaluate only the first N prompts of each suite."),
-    seed0: int = typer.Option(0, "--seed-offset", help="First seed."),
+    seed0: int = typer.Option(0, "--seed-offset", help="First seed (seeds are SEED_OFFSET ... SEED_OFFSET+SEEDS-1)."),
     data: str = UNO_OPTIONS["data"], steps: int = UNO_OPTIONS["steps"], batch_size: int = UNO_OPTIONS["batch_size"],
     lr: float = UNO_OPTIONS["lr"], prompt_masking: bool = UNO_OPTIONS["prompt_masking"],
     see_caption: bool = UNO_OPTIONS["see_caption"], target: str = UNO_OPTIONS["target"],
@@ -146,7 +146,7 @@ def ablate(
     uno = _uno_config(prompt_masking, see_caption, target, caption_weight, regression_weight, caption_source, t_min, t_max)
     train = replace(default_train_config(steps, seed0), batch_size=batch_size, lr=lr)
     run(ckpt, proxy_sets, [s.strip() for s in suites.split(",") if s.strip()], seeds, out, train, uno, data,
-        eval_limit, log=typer.echo)
+        eval_limit, log=typer.echo, first_seed=seed0)
     typer.echo(f"tables: {out / 'table.md'}, {out / 'table.csv'}")
 
 
