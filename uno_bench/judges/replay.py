@@ -117,8 +117,10 @@ def _classify_key(
 # ------------------------------------------------------------------------------------------ file
 
 
-def _read_lines(path: Path) -> tuple[dict[str, Any] | None, list[tuple[int, dict[str, Any]]]]:
-    """Header and complete records; a partial last line (crash mid-write) is ignored."""
+def read_recording(path: Path, fmt: str = FORMAT, version: int = VERSION,
+                   ) -> tuple[dict[str, Any] | None, list[tuple[int, dict[str, Any]]]]:
+    """Header and complete records of a JSONL recording (`fmt` v`version` in its header line); a
+    partial last line (crash mid-write) is ignored. Shared by the detector/colour and VLM recordings."""
     raw = path.read_bytes() if path.exists() else b""
     lines = raw.split(b"\n")[:-1]  # the piece after the last newline is empty or partial
     header = None
@@ -129,9 +131,9 @@ def _read_lines(path: Path) -> tuple[dict[str, Any] | None, list[tuple[int, dict
         except json.JSONDecodeError as exc:
             raise UnoError(f"{path}:{number}: corrupt recording line ({exc.msg})") from None
         if number == 1:
-            if obj.get("format") != FORMAT:
-                raise UnoError(f"{path}: not a judge recording (format {obj.get('format')!r})")
-            if obj.get("version") != VERSION:
+            if obj.get("format") != fmt:
+                raise UnoError(f"{path}: not a judge recording of format {fmt!r} (found {obj.get('format')!r})")
+            if obj.get("version") != version:
                 raise UnoError(f"{path}: recording version {obj.get('version')} is not supported")
             header = obj
         else:
@@ -146,7 +148,7 @@ class Recorder:
         self.judge = judge
         self.path = Path(path)
         identity = judge.identity()
-        header, _ = _read_lines(self.path)
+        header, _ = read_recording(self.path)
         if header is not None and header["identity"] != json.loads(json.dumps(identity)):
             raise UnoError(f"{self.path} records judge {header['identity']}, not {identity}")
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -218,7 +220,7 @@ class ReplayJudge:
 
     def __init__(self, path: str | Path):
         self.path = Path(path)
-        header, records = _read_lines(self.path)
+        header, records = read_recording(self.path)
         if header is None:
             raise UnoError(f"{self.path}: no judge recording there (missing or empty file)")
         self.recorded_identity: dict[str, Any] = header["identity"]

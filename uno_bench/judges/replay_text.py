@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from uno_bench.errors import UnoError
-from uno_bench.judges.replay import ReplayMissError
+from uno_bench.judges.replay import ReplayMissError, read_recording
 from uno_bench.judges.vlm import Answer, Query
 
 FORMAT = "uno-vlm-recording"
@@ -32,21 +32,7 @@ VERSION = 1
 
 
 def _read(path: Path) -> tuple[dict[str, Any] | None, list[tuple[int, dict[str, Any]]]]:
-    raw = path.read_bytes() if path.exists() else b""
-    lines = raw.split(b"\n")[:-1]  # the piece after the last newline is empty or torn
-    header, records = None, []
-    for number, line in enumerate(lines, start=1):
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UnoError(f"{path}:{number}: corrupt recording line ({exc.msg})") from None
-        if number == 1:
-            if obj.get("format") != FORMAT or obj.get("version") != VERSION:
-                raise UnoError(f"{path}: not a VLM judge recording ({FORMAT} v{VERSION})")
-            header = obj
-        else:
-            records.append((number, obj))
-    return header, records
+    return read_recording(path, FORMAT, VERSION)
 
 
 class VLMRecorder:
