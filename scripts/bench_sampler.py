@@ -8,10 +8,12 @@ in a child process: peak RSS above the RSS after loading), and the largest outpu
     python scripts/bench_sampler.py [--tasks t2i,edit] [--images 8] [--size 64] [--steps 50] [--repeats 2]
 
 GPU: `--full` builds the bagel-7b config with random bf16 weights on a CUDA device (no download),
-1024x1024, 50 steps, T2I CFG defaults, batch 1 and 4; prints seconds per image and peak GPU memory
-of both paths.
+1024x1024, 50 steps, T2I CFG defaults; prints seconds per image and peak GPU memory of the reference
+path (batch 1) and of the fast path at each batch size, the speed-up, and how far the first image of
+each batch is from the reference image of the same prompt and seed.
 
     python scripts/bench_sampler.py --full [--size 1024] [--batches 1,4]
+    python scripts/bench_sampler.py --full --config tiny --device cpu --size 64 --steps 6   # dry run
 """
 
 from __future__ import annotations
@@ -152,40 +154,58 @@ def bench_task(args, ckpt, loaded) -> None:
 
 
 def gpu_bench(args) -> None:
+    """One process, one model: fast path at each batch size, the reference path once at batch 1 (its
+    cost per image does not depend on batching); the first image of every batch is compared with the
+    reference image of the same prompt and seed."""
     from uno_bench.models.bagel.checkpoint import LoadedBagel
-    from uno_bench.models.bagel.config import BAGEL_7B
+    from uno_bench.models.bagel.config import named_config
     from uno_bench.models.bagel.model import Bagel
     from uno_bench.models.bagel.random_init import DEMO_WORDS
     from uno_bench.models.bagel.tokenizer import word_level_tokenizer
     from uno_bench.models.bagel.vae import LatentCodec, build_autoencoder
 
-    assert torch.cuda.is_available(), "--full needs a CUDA device"
-    dev = torch.device("cuda")
+    dev = torch.device(args.device or "cuda")
+    cuda = dev.type == "cuda"
+    assert not cuda or torch.cuda.is_available(), "--full needs a CUDA device (or --device cpu for a dry run)"
+    config = named_config(args.config)
+
+    def sync() -> None:
+        if cuda:
+            torch.cuda.synchronize()
+
     torch.manual_seed(0)
     with torch.device(dev):
-        model = Bagel(BAGEL_7B).to(torch.bfloat16)
+        model = Bagel(config).to(torch.bfloat16)
         model.init_weights(zero_velocity_head=False)
-        ae = build_autoencoder(BAGEL_7B.vae).to(torch.bfloat16)
+        ae = build_autoencoder(config.vae).to(torch.bfloat16)
     model.eval()
-    loaded = LoadedBagel(model, LatentCodec(ae, BAGEL_7B.vae, 2), word_level_tokenizer(DEMO_WORDS), BAGEL_7B,
-                         None, {"random": True})
+    loaded = LoadedBagel(model, LatentCodec(ae, config.vae, config.latent_patch_size),
+                         word_level_tokenizer(DEMO_WORDS), config, None, {"random": True})
     settings = settings_for(args.size, args.steps)
-    print(f"{torch.cuda.get_device_name()}: bagel-7b config, random bf16 weights, {args.size}x{args.size}, "
-          f"{args.steps} steps, T2I CFG defaults")
+    name = torch.cuda.get_device_name() if cuda else "cpu"
+    print(f"{name}: {args.config} config, random bf16 weights, {args.size}x{args.size}, {args.steps} steps, "
+          "T2I CFG defaults", flush=True)
+    run_fast(loaded, PROMPTS[:1], [0], settings.with_overrides(num_timesteps=3), 1)  # CUDA/cuBLAS warm-up
+
+    def timed(fn):
+        sync()
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        t0 = time.perf_counter()
+        out = fn()
+        sync()
+        peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
+        return out, time.perf_counter() - t0, peak
+
+    ref_images, ref_s, ref_peak = timed(lambda: run_reference(loaded, PROMPTS[:1], [0], settings))
+    print(f"  reference  batch 1: {ref_s:7.2f} s/image   peak GPU memory {ref_peak:6.1f} GiB", flush=True)
     for batch in [int(b) for b in args.batches.split(",")]:
         prompts, seeds = (PROMPTS * 8)[:batch], list(range(batch))
-        for name in ("fast", "reference"):
-            torch.cuda.synchronize()
-            torch.cuda.reset_peak_memory_stats()
-            t0 = time.perf_counter()
-            if name == "fast":
-                run_fast(loaded, prompts, seeds, settings, batch)
-            else:
-                run_reference(loaded, prompts, seeds, settings)
-            torch.cuda.synchronize()
-            dt = time.perf_counter() - t0
-            peak = torch.cuda.max_memory_allocated() / 2**30
-            print(f"  batch {batch} {name:9s}: {dt / batch:7.2f} s/image   peak GPU memory {peak:6.1f} GiB")
+        images, dt, peak = timed(lambda: run_fast(loaded, prompts, seeds, settings, batch))
+        diff = int(np.abs(np.asarray(images[0], dtype=np.int16) - np.asarray(ref_images[0], dtype=np.int16)).max())
+        print(f"  fast       batch {batch}: {dt / batch:7.2f} s/image   peak GPU memory {peak:6.1f} GiB   "
+              f"speed-up vs reference {ref_s / (dt / batch):5.2f}x   image 0 vs reference: largest pixel "
+              f"difference {diff} (8-bit levels)", flush=True)
 
 
 def main() -> None:
@@ -197,6 +217,8 @@ def main() -> None:
     p.add_argument("--threads", type=int, default=1, help="torch threads (1: robust to a busy machine)")
     p.add_argument("--full", action="store_true", help="bagel-7b size on a CUDA device")
     p.add_argument("--batches", default="1,4")
+    p.add_argument("--config", default="bagel-7b", help="--full: model config (tiny for a CPU dry run)")
+    p.add_argument("--device", default=None, help="--full: device (default cuda)")
     p.add_argument("--tasks", default="t2i,edit", help="comma list of t2i, edit (CPU benchmark)")
     p.add_argument("--task", default="t2i", help=argparse.SUPPRESS)
     p.add_argument("--child", choices=["fast", "reference"], help=argparse.SUPPRESS)

@@ -82,7 +82,7 @@ class UnoObjective(Objective):
             self.params["metaqueries"] = nn.Parameter(table)
             if cfg.head:
                 width = c.vit.hidden_size if cfg.regression_target == "vit" else c.llm.hidden_size
-                head = nn.Linear(c.llm.hidden_size, width)
+                head = nn.Linear(c.llm.hidden_size, width, device=table.device)  # beside the model
                 self.params["head.weight"] = head.weight
                 self.params["head.bias"] = head.bias
             elif cfg.regression_target == "vit" and c.vit.hidden_size != c.llm.hidden_size:

@@ -54,7 +54,7 @@ def _velocity(loaded: LoadedBagel, context: Context, x_t: Tensor, t: float, grid
 def reference_denoise(loaded: LoadedBagel, cond: Context, text_uncond: Context, img_uncond: Context,
                       noise: Tensor, grid: tuple[int, int], settings: SamplerSettings,
                       trace: Callable[[int, float, Tensor], None] | None = None) -> Tensor:
-    x = noise.clone().float()
+    x = noise.clone().float().to(loaded.model.device)  # noise is drawn on the CPU (seeded per image)
     timesteps, dts = timestep_schedule(settings.num_timesteps, settings.timestep_shift)
     for step, (t, dt) in enumerate(zip(timesteps.tolist(), dts.tolist())):
         guided = guidance_active(t, settings.cfg_interval)
