@@ -38,7 +38,7 @@ def train_vae(cfg: VAEConfig, images: Callable[[int], Image.Image], tc: VAETrain
     ae = build_autoencoder(cfg)
     ae.train()
     opt = torch.optim.AdamW(ae.parameters(), lr=tc.lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=tc.steps, pct_start=0.05)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=tc.lr, total_steps=tc.steps, pct_start=max(0.05, 2.0 / tc.steps))  # >= 2 warm-up steps: short runs divide by zero in older torch
     history = []
     t0 = time.perf_counter()
     for step in range(tc.steps):

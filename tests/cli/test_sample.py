@@ -67,6 +67,17 @@ def test_generate_edit_caption(uno_bench, tiny_ckpt, tmp_path):
     assert r.returncode == 0, r.stderr
 
 
+def test_generate_defaults_to_the_models_largest_square(uno_bench, tiny_ckpt, tmp_path):
+    from uno_bench.models.bagel.config import read_config
+
+    config = read_config(tiny_ckpt)
+    side = min(1024, config.max_latent_size * config.latent_downsample)
+    out = tmp_path / "default.png"
+    r = uno_bench("generate", "--ckpt", str(tiny_ckpt), "--prompt", "a red circle", "--steps", "2", "--out", str(out))
+    assert r.returncode == 0, r.stderr
+    assert side < 1024 and Image.open(out).size == (side, side)
+
+
 def test_bad_input_is_one_line_and_exit_2(uno_bench, tiny_ckpt, tmp_path):
     corrupt = tmp_path / "corrupt.png"
     corrupt.write_bytes(b"\x89PNG\r\n\x1a\nnot really")

@@ -55,6 +55,16 @@ def sampler_overrides(steps, shift, cfg_text, cfg_img, cfg_interval, renorm, ren
                 cfg_renorm_type=renorm, cfg_renorm_min=renorm_min)
 
 
+def default_size(ckpt: str, side: int = 1024) -> tuple[int, int]:
+    """BAGEL's usual 1024x1024, shrunk to the checkpoint's largest square when that is smaller."""
+    from uno_bench.models.bagel.checkpoint import resolve_checkpoint
+    from uno_bench.models.bagel.config import read_config
+
+    config = read_config(resolve_checkpoint(ckpt))
+    side = min(side, config.max_latent_size * config.latent_downsample)
+    return side, side
+
+
 def _load(ckpt: str, precision, device, batch_size, **settings):
     from uno_bench.models.bagel.adapter import BagelAdapter
 
@@ -79,7 +89,8 @@ def generate(
     prompt: list[str] = typer.Option(None, "--prompt", help="Prompt (repeat for several images)."),
     prompts_file: Path = typer.Option(None, "--prompts-file", help="Text file with one prompt per line."),
     seed: int = typer.Option(0, "--seed", help="Seed of the first image; image i uses seed + i."),
-    size: str = typer.Option("1024x1024", "--size", help="WIDTHxHEIGHT, multiples of the latent stride (16 for BAGEL)."),
+    size: str = typer.Option(None, "--size", help="WIDTHxHEIGHT, multiples of the latent stride (16 for BAGEL). "
+                             "Default: 1024x1024, or the model's largest square if smaller (64x64 for `tiny`)."),
     out: Path = typer.Option(..., "--out", help="Output PNG (one prompt) or folder (several prompts)."),
     batch_size: int = typer.Option(4, "--batch-size", help="Images per denoising batch; never changes an image."),
     steps: int = STEPS, shift: float = SHIFT, cfg_text: float = CFG_TEXT, cfg_img: float = CFG_IMG,
@@ -97,7 +108,7 @@ def generate(
         prompts += [ln.strip() for ln in prompts_file.read_text(encoding="utf-8").splitlines() if ln.strip()]
     if not prompts:
         raise UnoError("give at least one --prompt or a --prompts-file")
-    w, h = parse_size(size)
+    w, h = parse_size(size) if size else default_size(ckpt)
     settings = SamplerSettings().with_overrides(
         width=w, height=h, **sampler_overrides(steps, shift, cfg_text, cfg_img, cfg_interval, renorm, renorm_min))
     adapter = _load(ckpt, precision, device, batch_size, settings=settings)
