@@ -201,7 +201,7 @@ def gpu_bench(args) -> None:
     print(f"  reference  batch 1: {ref_s:7.2f} s/image   peak GPU memory {ref_peak:6.1f} GiB", flush=True)
     for batch in [int(b) for b in args.batches.split(",")]:
         prompts, seeds = (PROMPTS * 8)[:batch], list(range(batch))
-        images, dt, peak = timed(lambda: run_fast(loaded, prompts, seeds, settings, batch))
+        images, dt, peak = timed(lambda p=prompts, s=seeds, b=batch: run_fast(loaded, p, s, settings, b))
         diff = int(np.abs(np.asarray(images[0], dtype=np.int16) - np.asarray(ref_images[0], dtype=np.int16)).max())
         print(f"  fast       batch {batch}: {dt / batch:7.2f} s/image   peak GPU memory {peak:6.1f} GiB   "
               f"speed-up vs reference {ref_s / (dt / batch):5.2f}x   image 0 vs reference: largest pixel "

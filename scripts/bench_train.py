@@ -28,7 +28,6 @@ from dataclasses import replace
 
 import torch
 
-
 # (hidden, MLP, layers, q heads, kv heads) of the decoder; everything else is the tiny model's.
 WIDTHS = {"medium": (512, 1536, 8, 8, 2), "large": (1536, 4096, 12, 12, 4)}
 

@@ -1,8 +1,8 @@
 """Compare uno's Mask2Former judge with mmdet 2.x itself, on the same weights and images.
 
-Needs mmdet 2.x (with its configs/ folder, e.g. an editable install of the 2.x branch) and a working
-mmcv-full 1.x: the environment GenEval's own scorer needs. It has NOT been run in uno's CI, where
-mmcv-full cannot be built; run it wherever GenEval's scorer runs:
+Needs mmdet 2.x (its configs from a source checkout or the PyPI wheel's .mim folder) and a working
+mmcv-full 1.x: the environment GenEval's own scorer needs. Too heavy for CI (mmcv-full compiles for
+~20 minutes); results/mmdet-parity/ holds a run on random weights and the recipe for the environment.
 
     python scripts/check_mmdet_converter.py                         # random weights, synthetic images
     python scripts/check_mmdet_converter.py --checkpoint PATH.pth --images a.png b.png ...
@@ -153,6 +153,15 @@ def compare_detections(mm_result, ours, classes, args) -> list[str]:
     return problems
 
 
+def default_config(package: Path) -> str:
+    """GenEval's layout (a source checkout: <mmdet>/../configs) or the PyPI wheel's (mmdet/.mim/configs)."""
+    for candidate in (package.parent / CONFIG, package / ".mim" / CONFIG):
+        if candidate.is_file():
+            return str(candidate)
+    raise SystemExit(f"mmdet config not found at {package.parent / CONFIG} or {package / '.mim' / CONFIG}; "
+                     "pass --config")
+
+
 def main() -> int:
     args = parse_args()
     try:
@@ -165,7 +174,7 @@ def main() -> int:
         return 2
     from mmdet.apis import inference_detector, init_detector
 
-    config = args.config or str(Path(mmdet.__file__).parent.parent / CONFIG)
+    config = args.config or default_config(Path(mmdet.__file__).parent)
     work = Path(tempfile.mkdtemp(prefix="uno-mmdet-check-"))
     if args.checkpoint:
         mm_model = init_detector(config, args.checkpoint, device=args.device)
@@ -173,6 +182,10 @@ def main() -> int:
     else:
         os.environ["UNO_CACHE_DIR"] = str(work / "cache")  # keep random conversions out of the real cache
         mm_model = init_detector(config, None, device=args.device)
+        if not hasattr(mm_model, "CLASSES"):  # mmdet 2.x sets CLASSES only when it loads a checkpoint
+            from mmdet.datasets import DATASETS
+
+            mm_model.CLASSES = DATASETS.get(mm_model.cfg.data.test.type).CLASSES
         randomize(mm_model, args.seed)
         checkpoint = work / "random_mask2former.pth"
         torch.save({"state_dict": {k: v.cpu() for k, v in mm_model.state_dict().items()},
@@ -201,9 +214,12 @@ def main() -> int:
             print(f"  network {name}: {value:.2e}" + ("" if ok else "  <-- FAIL"))
         with torch.no_grad():
             mm_result = inference_detector(mm_model, str(path))
-        problems = compare_detections(mm_result, detector.detect(load_image(path), classes), classes, args)
+        ours = detector.detect(load_image(path), classes)
+        problems = compare_detections(mm_result, ours, classes, args)
         failures += len(problems)
-        print("  detections: " + ("match" if not problems else f"{len(problems)} differences"))
+        counted = (f"{sum(len(b) for b in mm_result[0])} compared (mmdet) / {len(ours)} (uno), "
+                   f"top score {max((d.score for d in ours), default=0.0):.3f}")
+        print("  detections: " + ("match" if not problems else f"{len(problems)} differences") + f"; {counted}")
         for line in problems[:20]:
             print(f"    {line}")
     print("OK" if not failures else f"{failures} check(s) out of tolerance")

@@ -55,8 +55,10 @@ def _numpy_safe_globals() -> list[Any]:
     """
     import numpy as np
 
-    core = getattr(np, "_core", None) or np.core
-    scalar = core.multiarray.scalar
+    try:  # numpy 2.x; numpy 1.26 also has a `_core` package, whose submodules load lazily
+        from numpy._core.multiarray import scalar
+    except ImportError:  # numpy < 1.26
+        from numpy.core.multiarray import scalar
     allowed: list[Any] = [np.dtype, (scalar, "numpy.core.multiarray.scalar"), (scalar, "numpy._core.multiarray.scalar")]
     dtypes = getattr(np, "dtypes", None)
     if dtypes is not None:
