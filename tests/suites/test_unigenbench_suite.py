@@ -216,7 +216,10 @@ def test_replay_and_a_tiny_transformers_vlm(images, shared_suites, tmp_path):
         assert base64.b64decode(image_part["image_url"]["url"].split(",", 1)[1]) == (images / "0_0.png").read_bytes()
     replayed = run_suite(RunOptions(**run, out=tmp_path / "b", judge="replay",
                                     judge_options={"recording": str(recording)}))
-    assert replayed.summary["results"]["primary_dimensions"] == recorded.summary["results"]["primary_dimensions"]
+    # Seen once in CI (1 of 4 runs): the recorded run left one image unscored that the replay scored;
+    # the coverage in the message says why next time.
+    assert replayed.summary["results"]["primary_dimensions"] == recorded.summary["results"]["primary_dimensions"], (
+        recorded.summary["coverage"], replayed.summary["coverage"])
     assert replayed.summary["results"]["judge"]["official"] is True  # a replay of the official judge
     vlm = make_tiny_vlm(tmp_path / "vlm")
     hf = {"model": str(vlm), "dtype": "float32", "device": "cpu", "max_tokens": "12"}
