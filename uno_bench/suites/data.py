@@ -10,19 +10,32 @@ matches the spec; a mismatching file is refused with both hashes in the message,
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import urllib.error
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from uno_bench.errors import UnoError
 from uno_bench.suites.spec import DataFile, SuiteSpec
 
 State = Literal["verified", "missing", "mismatch", "unverifiable"]
 _CHUNK = 1 << 20
+
+
+def json_lines(path: Path) -> Iterator[tuple[int, Any]]:
+    """(line number, parsed value) for every non-empty line; a malformed line is a one-line error
+    naming the file and line."""
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            yield number, json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise UnoError(f"{path}:{number}: not a JSON line ({exc.msg})") from None
 
 
 def cache_dir() -> Path:

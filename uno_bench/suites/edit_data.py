@@ -49,6 +49,20 @@ def find_dir(data_dir: str | Path | None, folder: str, marker: str) -> Path | No
     return None
 
 
+def find_images(data_dir: str | Path | None, folder: str, marker: str) -> Path | None:
+    """`<folder>/<marker>` (a suite's source-image folder) in the first data root holding it."""
+    found = find_dir(data_dir, folder, marker)
+    return None if found is None else found / marker
+
+
+def require_images(images: Path | None, suite: str, folder: str, marker: str, fetch: str) -> Path:
+    """`images`, or the error that says where they were looked for and how to get them."""
+    if images is None:
+        raise UnoError(f"suite {suite}: source images not found ({folder}/{marker}/ under the data dirs); "
+                       f"run `uno-bench suites fetch {fetch}` or pass --data-dir")
+    return images
+
+
 def read_source(folder: Path) -> dict[str, Any]:
     path = folder / SOURCE_FILE
     if not path.is_file():
@@ -83,13 +97,7 @@ def read_gedit_rows(folder: Path) -> list[dict[str, Any]]:
         raise UnoError(f"refusing {rows_path}: sha256 differs from the one recorded in {SOURCE_FILE} "
                        f"({recorded}); unpack it again with `uno-bench suites fetch gedit`")
     rows = []
-    for number, line in enumerate(rows_path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UnoError(f"{rows_path}:{number}: not a JSON line ({exc.msg})") from None
+    for number, row in suite_data.json_lines(rows_path):
         missing = {"task_type", "key", "instruction", "instruction_language", "input_image"} - set(row)
         if missing:
             raise UnoError(f"{rows_path}:{number}: missing column(s) {', '.join(sorted(missing))}")

@@ -27,6 +27,7 @@ from PIL import Image
 from uno_bench.errors import UnoError
 from uno_bench.suites import geneval_rules as rules
 from uno_bench.suites.base import Sample, Suite
+from uno_bench.suites.data import json_lines
 
 _RULE_KEYS = {f.name for f in fields(rules.GenEvalOptions)}
 _CROP_KEYS = {"bgcolor", "crop"}
@@ -45,13 +46,7 @@ class GenEvalJudge:
 def read_metadata_rows(path: Path) -> list[dict[str, Any]]:
     """One JSON object per non-empty line; a malformed line is a one-line error with its number."""
     rows = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise UnoError(f"{path}:{number}: not a JSON line ({exc.msg})") from None
+    for number, row in json_lines(path):
         if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
             raise UnoError(f"{path}:{number}: expected a GenEval record with a 'prompt' string")
         rows.append(row)

@@ -46,7 +46,7 @@ from uno_bench.suites.edit_common import (
     load_rgb,
     protocol_option,
 )
-from uno_bench.suites.edit_data import IMGEDIT_DIR, find_dir, sha256_file
+from uno_bench.suites.edit_data import IMGEDIT_DIR, find_images, require_images, sha256_file
 from uno_bench.suites.vqa import judge_label, judge_summary, stats_total
 
 PARSER_VERSION = 1
@@ -80,16 +80,12 @@ class ImgEditSuite(Suite):
 
     @cached_property
     def _images_dir(self) -> Path | None:
-        folder = find_dir(self.data_dir, IMGEDIT_DIR, "singleturn")
-        return None if folder is None else folder / "singleturn"
+        return find_images(self.data_dir, IMGEDIT_DIR, "singleturn")
 
     @property
     def _images_root(self) -> Path:
         """Where the source images are; loading samples works without them (their sha256 are then None)."""
-        if self._images_dir is None:
-            raise UnoError(f"suite {self.name}: source images not found ({IMGEDIT_DIR}/singleturn/ under the data "
-                           "dirs); run `uno-bench suites fetch imgedit` or pass --data-dir")
-        return self._images_dir
+        return require_images(self._images_dir, self.name, IMGEDIT_DIR, "singleturn", "imgedit")
 
     @cached_property
     def templates(self) -> dict[str, str]:

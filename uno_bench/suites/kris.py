@@ -58,7 +58,7 @@ from uno_bench.suites.edit_common import (
     load_rgb,
     protocol_option,
 )
-from uno_bench.suites.edit_data import KRIS_DIR, find_dir, sha256_file
+from uno_bench.suites.edit_data import KRIS_DIR, find_images, require_images, sha256_file
 from uno_bench.suites.vqa import judge_label, judge_summary, stats_total
 
 PARSER_VERSION = 1
@@ -166,16 +166,12 @@ class KrisSuite(Suite):
 
     @cached_property
     def _images_dir(self) -> Path | None:
-        folder = find_dir(self.data_dir, KRIS_DIR, "KRIS_Bench")
-        return None if folder is None else folder / "KRIS_Bench"
+        return find_images(self.data_dir, KRIS_DIR, "KRIS_Bench")
 
     @property
     def _images_root(self) -> Path:
         """Where the source images are; loading samples works without them (their sha256 are then None)."""
-        if self._images_dir is None:
-            raise UnoError(f"suite {self.name}: source images not found ({KRIS_DIR}/KRIS_Bench/ under the data "
-                           "dirs); run `uno-bench suites fetch kris` or pass --data-dir")
-        return self._images_dir
+        return require_images(self._images_dir, self.name, KRIS_DIR, "KRIS_Bench", "kris")
 
     def load_samples(self, prompts_file: Path | None = None) -> list[Sample]:
         path = Path(prompts_file) if prompts_file is not None else self.data_path("annotations")
