@@ -19,9 +19,9 @@ from pathlib import Path
 
 import torch
 
-import uno_train.pretrain as pretrain_module
 from uno_bench.models.bagel.config import ImageTransformConfig
 from uno_train.presets import IMAGE_SIZE, tiny_shapes, tiny_shapes_config
+from uno_train.pretrain import pretrain
 
 SHIPPED_AUTOENCODER = Path(__file__).resolve().parents[1] / "uno_bench" / "assets" / "tiny" / "ae.safetensors"
 
@@ -47,17 +47,16 @@ def main() -> None:
                         vae_transform=ImageTransformConfig(IMAGE_SIZE, 32, stride))
         return c
 
-    pretrain_module.tiny_shapes_config = config  # the recipe builds its model config through this name
     preset = tiny_shapes()
     train = replace(preset.train, steps=a.steps, batch_size=a.batch, lr=a.lr, min_lr=a.lr / 10,
                     warmup_steps=max(1, a.steps // 30), save_every=max(2, a.steps // 4), timestep_shift=a.shift)
-    preset = replace(preset, train=train, source={**preset.source, "t2i_fraction": a.t2i})
+    preset = replace(preset, train=train, source={**preset.source, "t2i_fraction": a.t2i}, model_config=config)
     vae = a.out / "vae"
     if not (vae / "vae.json").exists():  # the recipe's autoencoder phase reuses a finished folder
         vae.mkdir(parents=True, exist_ok=True)
         shutil.copy(SHIPPED_AUTOENCODER, vae / "ae.safetensors")
         (vae / "vae.json").write_text(json.dumps({"seconds": 0.0, "history": [], "reused": str(SHIPPED_AUTOENCODER)}))
-    recipe = pretrain_module.pretrain(preset, a.out)
+    recipe = pretrain(preset, a.out)
     print(json.dumps({"train_minutes": recipe["seconds"]["train"] / 60,
                       "caption_exact_match": recipe["caption_exact_match_heldout"]["exact_match"],
                       "final": recipe["final"]}))

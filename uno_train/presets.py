@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from uno_bench.models.bagel.config import BagelConfig, ImageTransformConfig, LLMConfig, VAEConfig, ViTConfig
@@ -42,6 +43,7 @@ class Preset:
     image_size: int = IMAGE_SIZE
     seed: int = 0
     source: dict = field(default_factory=dict)
+    model_config: Callable[[int], BagelConfig] = tiny_shapes_config  # vocabulary size -> architecture
 
 
 def tiny_shapes(scale: float = 1.0) -> Preset:

@@ -23,7 +23,7 @@ from uno_bench.models.bagel.model import Bagel
 from uno_bench.models.bagel.tokenizer import BagelTokenizer, word_level_tokenizer
 from uno_bench.models.bagel.vae import LatentCodec, build_autoencoder, diffusers_to_flux, flux_to_diffusers
 from uno_train.data import ShapesSource
-from uno_train.presets import Preset, tiny_shapes_config
+from uno_train.presets import Preset
 from uno_train.trainer import Trainer
 from uno_train.vae_train import train_vae
 
@@ -57,7 +57,7 @@ def _vae_phase(out: Path, preset: Preset, source: ShapesSource, log) -> tuple[to
     folder = out / "vae"
     done = folder / "vae.json"
     tok = word_level_tokenizer(source.words())
-    cfg = tiny_shapes_config(tok.vocab_size).vae
+    cfg = preset.model_config(tok.vocab_size).vae
     images = _image_stream(preset.seed + 1, preset.image_size)
     seconds = 0.0
     if done.exists():
@@ -94,7 +94,7 @@ def pretrain(preset: Preset, out: Path, resume: bool = True, log=print) -> dict:
     ae, vae_cfg, vae_seconds = _vae_phase(out, preset, source, log)
 
     tok: BagelTokenizer = word_level_tokenizer(source.words())
-    config = replace(tiny_shapes_config(tok.vocab_size), vae=vae_cfg)
+    config = replace(preset.model_config(tok.vocab_size), vae=vae_cfg)
     torch.manual_seed(preset.seed)
     model = Bagel(config)
     model.init_weights(zero_velocity_head=True)
