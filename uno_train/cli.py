@@ -150,5 +150,34 @@ def ablate(
     typer.echo(f"tables: {out / 'table.md'}, {out / 'table.csv'}")
 
 
+@app.command("eval-captions")
+def eval_captions(
+    ckpt: str = typer.Option("tiny", "--ckpt", help="A shapes-world checkpoint (`tiny`, or a pretrain/post-train OUT)."),
+    n: int = typer.Option(500, "--n", help="Held-out scenes to caption."),
+    seed: int = typer.Option(10_000, "--seed", help="Scene seed (training streams use seeds < 10,000)."),
+    out: Path = typer.Option(None, "--out", help="Also write the result as JSON here."),
+    threads: int = typer.Option(None, "--threads", help="torch CPU threads."),
+) -> None:
+    """Caption held-out shapes scenes greedily: exact match and per-word accuracy (count, colour, shape,
+    position) against the world's canonical captions."""
+    import json
+
+    import torch
+
+    from uno_bench.models.bagel import checkpoint
+    from uno_train.evaluate import caption_accuracy
+
+    if n <= 0:
+        raise UnoError("--n must be positive")
+    if threads:
+        torch.set_num_threads(threads)
+    result = caption_accuracy(checkpoint.load(ckpt, dtype=torch.float32), n=n, seed=seed)
+    words = "  ".join(f"{k} {v:.3f}" for k, v in result["word_accuracy"].items() if v is not None)
+    typer.echo(f"{n} held-out scenes: exact match {result['exact_match']:.3f}; per word: {words}")
+    if out is not None:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(json.dumps(result, indent=2) + "\n")
+
+
 def main() -> None:
     run_app(app, ())

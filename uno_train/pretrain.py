@@ -110,7 +110,7 @@ def pretrain(preset: Preset, out: Path, resume: bool = True, log=print) -> dict:
     from uno_train.evaluate import caption_accuracy
 
     final = checkpoint.load(out, dtype=torch.float32)
-    captions = caption_accuracy(final, n=200, seed=10_000 + preset.seed, image_size=preset.image_size)
+    captions = caption_accuracy(final, n=500, seed=10_000 + preset.seed, image_size=preset.image_size)
     recipe = {
         "preset": preset.name,
         "description": preset.description,

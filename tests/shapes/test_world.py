@@ -228,3 +228,23 @@ def test_palette_colours_stay_apart():
     names = list(labs)
     closest = min(np.linalg.norm(labs[a] - labs[b]) for i, a in enumerate(names) for b in names[i + 1 :])
     assert closest > 38
+
+
+def test_filled_suite_has_equal_tasks_and_repeats_prompts_as_new_items():
+    items = world.generate_suite(30, seed=0, fill=True)
+    by_task = {tag: [i for i in items if i.tag == tag] for tag in world.TAGS}
+    assert all(len(v) == 30 for v in by_task.values())
+    assert len({i.prompt_id for i in items}) == len(items) == 180
+    singles = [i.prompt for i in by_task["single_object"]]
+    assert len(set(singles)) == 4 and singles[:4] == singles[4:8]  # cycles in the same hashed order
+    assert world.generate_suite(30, seed=0)[:4] == [i for i in items if i.tag == "single_object"][:4]
+
+
+def test_parse_caption_inverts_caption():
+    for i in range(200):
+        scene = world.sample_scene(np.random.default_rng([21, i]))
+        groups, relation = world.parse_caption(world.caption(scene))
+        assert sum(c for c, _, _ in groups) == len(scene.objects)
+        assert world.caption(scene).startswith(("a ", "an ", "two ", "three ", "four "))
+        assert (relation is None) == all(r not in world.caption(scene) for r in ("left of", "right of", "above", "below"))
+    assert world.parse_caption("two red circles above a blue cross") == ([(2, "red", "circle"), (1, "blue", "cross")], "above")

@@ -81,3 +81,40 @@ def test_bad_records_are_counted_and_skipped(tiny_ckpt, tmp_path):
     hist = t.run(progress=False)
     assert hist[-1]["bad_records"] == 16  # 4 of every 5 records are bad, 20 examples drawn
     assert any("unreadable image" in m for m in logs) and any("no caption" in m for m in logs)
+
+
+def test_generation_side_gets_its_own_learning_rate(tiny_ckpt, tmp_path):
+    from uno_train.trainer import is_gen_side
+
+    loaded = checkpoint.load(tiny_ckpt, dtype=torch.float32)
+    cfg = TrainConfig(steps=1, warmup_steps=0, **{**CFG, "lr": 1e-3}, gen_lr_scale=3.0)
+    t = Trainer(loaded, ShapesSource(seed=1, image_size=32), cfg, tmp_path, log=lambda s: None)
+    t.train_step()
+    by_id = {id(p): g["lr"] for g in t.opt.param_groups for p in g["params"]}
+    named = dict(t.model.named_parameters())
+    assert {round(by_id[id(p)], 9) for n, p in named.items() if p.requires_grad and is_gen_side(n)} == {3e-3}
+    assert {round(by_id[id(p)], 9) for n, p in named.items() if p.requires_grad and not is_gen_side(n)} == {1e-3}
+    assert any("mlp_moe_gen" in n for n in named) and is_gen_side("llm2vae.weight") and not is_gen_side("vit_model.x")
+
+
+def test_ema_warmup_follows_the_weights_early(tiny_ckpt, tmp_path):
+    """With warm-up the EMA's decay at step 0 is (1+0)/(10+0) = 0.1: it moves 90% of the way to the
+    new weights, not 1 - 0.999."""
+    loaded = checkpoint.load(tiny_ckpt, dtype=torch.float32)
+    cfg = TrainConfig(steps=1, **{**CFG, "ema_decay": 0.999}, ema_warmup=True)
+    t = Trainer(loaded, ShapesSource(seed=1, image_size=32), cfg, tmp_path, log=lambda s: None)
+    name, p = next((n, p) for n, p in t.model.named_parameters() if p.requires_grad)
+    before = t.ema[name].clone()
+    t.train_step()
+    expected = before + (p.detach() - before) * 0.9
+    assert torch.allclose(t.ema[name], expected, atol=1e-7)
+
+
+def test_prefetching_examples_changes_nothing_but_time(tiny_ckpt, tmp_path):
+    source = ShapesSource(seed=3, image_size=32, edit_fraction=0.3)
+    runs = []
+    for prefetch in (False, True):
+        cfg = TrainConfig(steps=3, save_every=100, **CFG, prefetch=prefetch)
+        runs.append(Trainer(checkpoint.load(tiny_ckpt, dtype=torch.float32), source, cfg, tmp_path / str(prefetch),
+                            log=lambda s: None).run(progress=False))
+    assert [r["loss"] for r in runs[0]] == [r["loss"] for r in runs[1]]

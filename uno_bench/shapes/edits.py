@@ -127,7 +127,7 @@ def _add(rng: np.random.Generator, source: Scene) -> SceneEdit | None:
     present = _kinds_in(source)
     kinds = [(s, c) for s in SHAPES for c in COLORS if (s, c) not in present]
     shape, color = _choice(rng, kinds)
-    size = float(rng.uniform(world.MIN_SIZE, 0.22))
+    size = float(rng.uniform(world.MIN_SIZE, world.CROWDED_MAX_SIZE))
     placed = world._scatter(rng, [(shape, color, size)], (0.0, 0.0, 1.0, 1.0), source.objects)
     if placed is None:
         return None
@@ -170,7 +170,8 @@ def draw_edit(rng: np.random.Generator, kind: str | None = None, kinds: Sequence
     if kind not in _MAKERS:
         raise ValueError(f"unknown edit kind {kind!r}; known: {', '.join(EDIT_KINDS)}")
     for _ in range(_ATTEMPTS):
-        source = world.sample_scene(rng, max_objects=world.MAX_COUNT)
+        # an add needs room for one more object: draw its scenes with one object fewer
+        source = world.sample_scene(rng, max_objects=world.MAX_COUNT - (kind == "add"))
         if not _unique(source):
             continue
         edit = _MAKERS[kind](rng, source)

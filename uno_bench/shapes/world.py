@@ -6,7 +6,7 @@ fractions of the image (centre x of the width, centre y of the height, y down); 
 renders at any resolution. Scenes are designed for square images.
 
 The shape set, circle, square, triangle and cross, was chosen to stay separable when rendered
-small (9 px at 64x64) and blurred: their fill ratios of the bounding box are far apart
+small (13 px at 64x64) and blurred: their fill ratios of the bounding box are far apart
 (square 1.0, circle 0.79, cross 0.56, triangle 0.5), the cross is the only non-convex shape, and
 the apex-up triangle is the only one whose mass sits off-centre vertically. Shapes that differ
 only by rotation (a diamond next to a square or triangle) or by fine detail (stars, rings) blur
@@ -48,7 +48,11 @@ PALETTE: dict[str, tuple[int, int, int]] = {
 }
 BACKGROUND = (128, 128, 128)  # neutral mid grey: none of the 10 colours, far from black and white
 
-MIN_SIZE, MAX_SIZE = 0.14, 0.30  # object side, fraction of the image side (9-19 px at 64x64)
+# Object side, fraction of the image side: 13-23 px at 64x64, i.e. two to three 8-px latent tokens
+# and ViT patches across. World version 2 doubled the smallest area: at 9 px (version 1) a shape was
+# one token, and the embedded model learned colour but not shape in either direction.
+MIN_SIZE, MAX_SIZE = 0.20, 0.36
+CROWDED_MAX_SIZE = 0.26  # scenes of three or more objects use smaller ones, so four fit with gaps
 BORDER = 0.04  # objects keep this far from the image edge
 GAP = 0.06  # and this far from each other, so blurred renders do not merge them
 MAX_COUNT = 4  # objects per (shape, colour) group and per scene
@@ -161,6 +165,34 @@ def caption(scene: Scene) -> str:
     return " and ".join(phrases)
 
 
+def parse_caption(text: str) -> tuple[list[tuple[int, str, str]], str | None]:
+    """The inverse of `caption` for well-formed text: [(count, colour, shape), ...] and the relation
+    word(s) joining two groups (None when joined by "and"). Unknown words leave a slot as ("?")."""
+    words = text.split()
+    counts = {"a": 1, "an": 1, **{w: n for n, w in NUMBER_WORDS.items()}}
+    singular = {**{s: s for s in SHAPES}, **{p: s for s, p in PLURALS.items()}}
+    relation_words = sorted(RELATIONS, key=len, reverse=True)
+    groups: list[tuple[int, str, str]] = []
+    relation = None
+    i = 0
+    while i < len(words):
+        count = counts.get(words[i], 0)
+        color = words[i + 1] if i + 1 < len(words) else "?"
+        shape = singular.get(words[i + 2], "?") if i + 2 < len(words) else "?"
+        groups.append((count, color if color in COLORS else "?", shape))
+        i += 3
+        if i >= len(words):
+            break
+        rest = " ".join(words[i:])
+        joined = next((r for r in relation_words if rest.startswith(r + " ")), None)
+        if joined is not None and relation is None:
+            relation = joined
+            i += len(joined.split())
+        else:
+            i += 1  # "and" (or an unknown joining word)
+    return groups, relation
+
+
 def group_relation(
     first: Sequence[ShapeObject], second: Sequence[ShapeObject], position_threshold: float = 0.1
 ) -> str | None:
@@ -221,18 +253,22 @@ def task_metadata(tag: str) -> list[dict[str, Any]]:
     raise ValueError(f"unknown GenEval tag {tag!r}; known: {', '.join(TAGS)}")
 
 
-def generate_suite(n_per_task: int, seed: int = 0) -> list[SuiteItem]:
-    """A fixed benchmark set: up to `n_per_task` distinct records per task, tasks in GenEval order.
+def generate_suite(n_per_task: int, seed: int = 0, fill: bool = False) -> list[SuiteItem]:
+    """A fixed benchmark set of `n_per_task` records per task, tasks in GenEval order.
 
-    The choice depends only on (seed, record) through sha256, never on a library's random stream,
-    so a suite is the same on every machine and version. Tasks with fewer distinct records than
-    `n_per_task` (single_object has 4) contribute all of them. Prompt ids are 5-digit indices.
+    Records are ordered by sha256 of (seed, record), never by a library's random stream, so a suite
+    is the same on every machine and version. A task with fewer distinct records than `n_per_task`
+    (single_object has 4) contributes all of them once, or, with `fill`, cycles through them again
+    until it has `n_per_task` items: a repeated prompt is a new item with its own id, hence its own
+    image seeds, so every task carries equal statistical weight. Prompt ids are 5-digit indices.
     """
     items: list[SuiteItem] = []
     for tag in TAGS:
         records = task_metadata(tag)
         records.sort(key=lambda r: hashlib.sha256(f"{seed}:{json.dumps(r)}".encode()).hexdigest())
-        for record in records[:n_per_task]:
+        count = n_per_task if fill else min(n_per_task, len(records))
+        for k in range(count):
+            record = records[k % len(records)]
             items.append(SuiteItem(f"{len(items):05d}", tag, record["prompt"], record))
     return items
 
@@ -328,7 +364,7 @@ def _layout(
 
 
 def _sizes(rng: np.random.Generator, n_objects: int, k: int) -> list[float]:
-    top = MAX_SIZE if n_objects <= 2 else 0.22  # crowded scenes use smaller objects
+    top = MAX_SIZE if n_objects <= 2 else CROWDED_MAX_SIZE
     return [float(rng.uniform(MIN_SIZE, top)) for _ in range(k)]
 
 
@@ -413,8 +449,8 @@ def sample_scene(
     relation = None
     if n_groups == 2 and rng.random() < relation_prob:
         relation = (RELATIONS[rng.integers(len(RELATIONS))], 0, 1)
-    try:
-        placed = _layout(rng, groups, relation)
+    try:  # few attempts: a relation that does not fit soon (a crowded half) rarely fits later
+        placed = _layout(rng, groups, relation, attempts=500 if relation is None else 20)
     except RuntimeError:
         placed = _layout(rng, groups, None)  # a relation that cannot fit: fall back to a free layout
     return Scene(tuple(obj for group in placed for obj in group))

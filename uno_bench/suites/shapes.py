@@ -21,7 +21,7 @@ class ShapesSuite(GenEvalSuite):
         from uno_bench.shapes.world import generate_suite
 
         params = self.spec.generator
-        items = generate_suite(int(params["n_per_task"]), int(params.get("seed", 0)))
+        items = generate_suite(int(params["n_per_task"]), int(params.get("seed", 0)), bool(params.get("fill", False)))
         return [Sample(item.prompt_id, item.prompt, item.tag, item.metadata) for item in items]
 
     @cached_property
