@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import math
+import shutil
 import subprocess
 import threading
 
@@ -17,7 +18,9 @@ from edit_fixtures import GEDIT_ROWS, encoded, gedit_dataset, single_thread
 from judge_fixtures import Reply, chat_server, completion, user_text
 from PIL import Image
 
+from uno_bench.errors import UnoError
 from uno_bench.runs.pipeline import RunOptions, run_suite
+from uno_bench.runs.plan import make_plan
 from uno_bench.runs.records import read_lines
 from uno_bench.suites import gedit, viescore
 from uno_bench.suites.registry import load_suite
@@ -73,6 +76,32 @@ def test_samples_layout_and_languages(tmp_path):
     rows.write_text(rows.read_text().replace("Make the car blue", "Make the car red"))
     with pytest.raises(Exception, match="sha256 differs"):
         load_suite("gedit", data).load_samples()
+
+
+def test_prompts_file_is_read_by_name(tmp_path):
+    """--prompts-file names the rows file itself: a subset beside rows.jsonl loads only its own rows,
+    and a folder without rows.jsonl works (images are found relative to the file)."""
+    data = tmp_path / "data"
+    folder = gedit_dataset(data)
+    lines = (folder / "rows.jsonl").read_text().splitlines()
+    en_lines = [line for line in lines if json.loads(line)["instruction_language"] == "en"]
+    subset = folder / "subset.jsonl"
+    subset.write_text(en_lines[1] + "\n")
+    suite = load_suite("gedit", data)
+    assert [s.id for s in suite.load_samples(subset)] == [EN[1][1]]
+
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(folder / "images", elsewhere / "images", dirs_exist_ok=True)
+    mine = elsewhere / "mine.jsonl"
+    mine.write_text("\n".join(en_lines[2:]) + "\n")
+    other = load_suite("gedit", tmp_path / "no-data")
+    samples = other.load_samples(mine)
+    assert [s.id for s in samples] == [r[1] for r in EN[2:]]
+    [source] = other.source_images(samples[0])
+    assert source.mode == "RGB"
+    with pytest.raises(UnoError, match="does not exist"):
+        make_plan(other, prompts_file=elsewhere / "missing.jsonl")
+    assert len(make_plan(other, prompts_file=mine).samples) == 2
 
 
 def test_aggregation_by_hand():

@@ -92,7 +92,7 @@ class GEditSuite(Suite):
         folder = self._folder(prompts_file)
         self._rows_folder = folder  # not in the metadata: a sample must not depend on where the data sits
         samples = []
-        for row in read_gedit_rows(folder):
+        for row in read_gedit_rows(folder, prompts_file):  # --prompts-file: that file, whatever its name
             if row["instruction_language"] != self.language:
                 continue
             meta = {"task_type": row["task_type"], "key": row["key"], "language": row["instruction_language"],
