@@ -289,3 +289,11 @@ def test_an_api_error_loses_only_that_score(tmp_path, scorer):
         assert res["overall"] == pytest.approx((100 + 50 + 100 + 50 + 75) / 5)
         assert hit["score"] == pytest.approx(75)
     assert result.summary["results"]["judge"]["official"] is True
+
+
+def test_scorer_option_is_checked(tmp_path):
+    from uno_bench.errors import UnoError
+
+    suite = load_suite("kris", tmp_path)
+    with pytest.raises(UnoError, match="scorer must be bagel or release, not 'official'"):
+        suite.load_judge("replay", {"scorer": "official", "recording": str(tmp_path / "r.jsonl")})

@@ -150,8 +150,9 @@ class GEditSuite(Suite):
                 "images": "jpeg (PIL default quality) after EXIF transpose; edit resized to the source's size"}
 
     def load_judge(self, name: str, options: Mapping[str, str]) -> ProtocolJudge:
-        protocol = {**self._protocol_base, "max_attempts": protocol_option(options, "max_attempts", MAX_ATTEMPTS),
-                    "guess_seed": protocol_option(options, "guess_seed", 0, low=0) if "guess_seed" in options else None}
+        protocol = {**self._protocol_base, "max_attempts": protocol_option(options, "max_attempts", MAX_ATTEMPTS)}
+        if "guess_seed" in options:  # only then: the default identity (and judge cache keys) stay as they were
+            protocol["guess_seed"] = protocol_option(options, "guess_seed", 0, low=0)
         return load_edit_judge(name, options, protocol, {"max_attempts", "guess_seed"}, OFFICIAL_MODELS,
                                "not GEdit-Bench's GPT-4.1 VIEScore judge; not comparable with published numbers")
 
