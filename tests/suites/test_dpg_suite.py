@@ -214,3 +214,40 @@ def test_two_ranks_equal_one(tiles, shared_suites, tmp_path, uno_env):
         [without_stats(r) for r in read_lines(two / "records.jsonl")]
     for grid in (one / "images").glob("*.png"):
         assert grid.read_bytes() == (two / "images" / grid.name).read_bytes()
+
+
+def _grid(colors: list[tuple[int, int, int]]) -> Image.Image:
+    grid = Image.new("RGB", (2 * R, 2 * R))
+    for color, (x, y) in zip(colors, dpg.TILE_ORIGINS, strict=True):
+        grid.paste(Image.new("RGB", (R, R), color), (x * R, y * R))
+    return grid
+
+
+def test_files_sharing_an_items_key_are_scored_as_more_images(shared_suites, tmp_path):
+    """The official scorer keys a file by its name up to the first "." and scores every file it can open:
+    0.png and 0.copy.png are two images of item 0, both in the mean; a non-image is skipped."""
+    grids = tmp_path / "grids"
+    grids.mkdir()
+    for item in ITEMS:
+        _grid(TILE_COLORS).save(grids / f"{item}.png")
+    run = {"suite": "dpg", "data_dir": shared_suites, "prompts_file": FIXTURE, "show_progress": False,
+           "stages": ("score", "summarize"), "judge": "openai"}
+    with chat_server(respond) as server:
+        options = {"base_url": server.url, "model": "some-vlm", "backoff": "0.01"}
+        plain = run_suite(RunOptions(**run, images=grids, out=tmp_path / "plain", judge_options=options))
+        _grid([TILE_COLORS[3]] * 4).save(grids / "0.copy.png")  # every tile answered as tile 3: 3/4 each
+        (grids / "0.notes.txt").write_text("not an image")
+        (grids / "00.png").write_bytes((grids / "0.png").read_bytes())  # another key: ignored
+        doubled = run_suite(RunOptions(**run, images=grids, out=tmp_path / "doubled", judge_options=options))
+    before, after = plain.summary["results"], doubled.summary["results"]
+    assert before["official"]["score"] == pytest.approx(100 * (0.625 + 2 / 3 + 1 + 1) / 4)
+    assert after["official"]["score"] == pytest.approx(100 * (0.625 + 2 / 3 + 1 + 1 + 0.75) / 5)
+    assert after["official"]["same_key_files"] == {"scored": 1, "skipped": 1}  # 0.notes.txt
+    assert before["official"]["same_key_files"] == {"scored": 0, "skipped": 0}
+    assert after["fixed"] == before["fixed"]  # the harness variant: one image per item
+    assert after["official"]["l2"] == pytest.approx(before["official"]["l2"])  # its last tile answers as 0.png's
+    records = {(r["prompt_id"], r["sample_index"]): r for r in read_lines(doubled.run_dir / "records.jsonl")}
+    extra = records[("0", 3)]["same_key_files"]
+    assert set(extra) == {"0.copy.png", "0.notes.txt"} and extra["0.notes.txt"]["skipped"].startswith("not an image")
+    assert extra["0.copy.png"]["score"] == pytest.approx(0.75)
+    assert "first '.'" in after["official"]["label"]

@@ -8,6 +8,7 @@ import base64
 import io
 import json
 import math
+import shutil
 import subprocess
 import threading
 
@@ -17,7 +18,9 @@ from edit_fixtures import GEDIT_ROWS, encoded, gedit_dataset, single_thread
 from judge_fixtures import Reply, chat_server, completion, user_text
 from PIL import Image
 
+from uno_bench.errors import UnoError
 from uno_bench.runs.pipeline import RunOptions, run_suite
+from uno_bench.runs.plan import make_plan
 from uno_bench.runs.records import read_lines
 from uno_bench.suites import gedit, viescore
 from uno_bench.suites.registry import load_suite
@@ -73,6 +76,32 @@ def test_samples_layout_and_languages(tmp_path):
     rows.write_text(rows.read_text().replace("Make the car blue", "Make the car red"))
     with pytest.raises(Exception, match="sha256 differs"):
         load_suite("gedit", data).load_samples()
+
+
+def test_prompts_file_is_read_by_name(tmp_path):
+    """--prompts-file names the rows file itself: a subset beside rows.jsonl loads only its own rows,
+    and a folder without rows.jsonl works (images are found relative to the file)."""
+    data = tmp_path / "data"
+    folder = gedit_dataset(data)
+    lines = (folder / "rows.jsonl").read_text().splitlines()
+    en_lines = [line for line in lines if json.loads(line)["instruction_language"] == "en"]
+    subset = folder / "subset.jsonl"
+    subset.write_text(en_lines[1] + "\n")
+    suite = load_suite("gedit", data)
+    assert [s.id for s in suite.load_samples(subset)] == [EN[1][1]]
+
+    elsewhere = tmp_path / "elsewhere"
+    shutil.copytree(folder / "images", elsewhere / "images", dirs_exist_ok=True)
+    mine = elsewhere / "mine.jsonl"
+    mine.write_text("\n".join(en_lines[2:]) + "\n")
+    other = load_suite("gedit", tmp_path / "no-data")
+    samples = other.load_samples(mine)
+    assert [s.id for s in samples] == [r[1] for r in EN[2:]]
+    [source] = other.source_images(samples[0])
+    assert source.mode == "RGB"
+    with pytest.raises(UnoError, match="does not exist"):
+        make_plan(other, prompts_file=elsewhere / "missing.jsonl")
+    assert len(make_plan(other, prompts_file=mine).samples) == 2
 
 
 def test_aggregation_by_hand():
@@ -172,7 +201,8 @@ def test_scoring_against_the_loopback_endpoint_through_the_cli(tmp_path, uno_env
     assert res["overall"] == pytest.approx(((o0 + o1) / 2 + o2) / 2)
     assert res["intersection"]["average"]["O"] == pytest.approx((o0 + o2) / 2)
     assert res["intersection"]["tasks"]["background_change"]["n"] == 1
-    assert res["images"] == {"judged": 3, "unparseable": 1, "source_from_dataset": 1}
+    assert res["images"] == {"judged": 3, "unparseable": 1, "official_would_guess": 1, "guessed": 0,
+                             "source_from_dataset": 1}
     assert res["judge"] == {"models": ["gpt-4.1-2025-04-14"], "official": True}
     records = {r["prompt_id"]: r for r in read_lines(tmp_path / "run1" / "records.jsonl")}
     assert records[EN[1][1]]["parse_failures"] == ["attempt 0: SC: no JSON object in the reply"]
@@ -213,3 +243,68 @@ def test_tiny_model_end_to_end_then_replayed(tmp_path, tiny_ckpt):
                                   show_progress=False))
     assert replay.summary["results"]["full_set"] == result.summary["results"]["full_set"]
     assert replay.summary["results"]["judge"]["official"] is True  # judged by the recorded gpt-4.1 model
+
+
+def _score_with_replies(tmp_path, name, sc_replies, pq_replies, options=()):
+    """Score the fixture folder in-process against a loopback judge answering per (call, row, attempt)."""
+    data = tmp_path / "data"
+    if not data.exists():
+        gedit_dataset(data)
+        _folder_of_edits(tmp_path, data)
+    seen: dict[tuple[str, int], int] = {}
+    lock = threading.Lock()
+
+    def respond(body, number):
+        text, images = user_text(body), _images(body)
+        row = _nearest(images[-1].getpixel((5, 5)), EDIT_COLORS)
+        kind = "SC" if text.startswith(viescore.CONTEXT + "\n" + viescore.TWO_IMAGE_EDIT_RULE) else "PQ"
+        with lock:
+            attempt = seen.get((kind, row), 0)
+            seen[(kind, row)] = attempt + 1
+        replies = (sc_replies if kind == "SC" else pq_replies)[row]
+        return Reply(body=completion(replies[min(attempt, len(replies) - 1)]))
+
+    with chat_server(respond) as server:
+        result = run_suite(RunOptions(
+            suite="gedit", data_dir=data, images=tmp_path / "edits", run_dir=tmp_path / name,
+            stages=("score", "summarize"), judge="gpt-4.1-2025-04-14", show_progress=False,
+            judge_options={"base_url": server.url, "api_key_env": "UNO_TEST_KEY", **dict(options)}))
+    records = {r["prompt_id"]: r for r in read_lines(tmp_path / name / "records.jsonl")}
+    return result.summary, [records[r[1]] for r in EN]
+
+
+GUESS_SC = {0: ["no idea", "still no idea"], 1: ['{"score": [8, 6]}'], 2: ["no idea", "[5, 9]"],
+            3: ['{"reasoning": "no scores"}']}
+GUESS_PQ = {0: ['{"score": [5, 5]}'], 1: ["[7, 9]"], 2: ['{"score": [6, 8]}'], 3: ['{"score": [6, 8]}']}
+
+
+def test_unparseable_images_are_unscored_and_counted_as_official_guesses(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNO_TEST_KEY", KEY)
+    summary, (r0, r1, r2, r3) = _score_with_replies(tmp_path, "default", GUESS_SC, GUESS_PQ)
+    assert not r0["scored"] and r0["official_would_guess"] is True  # no "{": upstream would draw randint(0, 10)
+    assert not r3["scored"] and r3["official_would_guess"] is False  # "{...}" without a score: asked again
+    assert r1["SC"] == 6 and r1["PQ"] == 7  # a bare list on the first try is read
+    assert r2["sc_scores"] == [5, 9]  # read here; upstream would have guessed it (give-up try)
+    res = summary["results"]
+    assert res["images"]["unparseable"] == 2 and res["images"]["official_would_guess"] == 1
+    assert res["images"]["guessed"] == 0
+    assert "would have filled 1 of them with random.randint(0, 10)" in res["overall_definition"]
+    assert res["headline"]["random guesses"].startswith("none; 1 image(s)")
+
+
+def test_guess_seed_reproduces_the_official_random_guess(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNO_TEST_KEY", KEY)
+    summary, (r0, r1, r2, r3) = _score_with_replies(tmp_path, "guess", GUESS_SC, GUESS_PQ, {"guess_seed": "7"})
+    assert r0["scored"] and set(r0["guessed"]) == {"SC"} and 0 <= r0["guessed"]["SC"] <= 10
+    assert r0["sc_scores"] == [r0["guessed"]["SC"]] and r0["PQ"] == 5
+    assert r2["scored"] and set(r2["guessed"]) == {"SC"}  # the bare list on the give-up try is guessed
+    assert r1["guessed"] == {} and r1["SC"] == 6  # nothing to guess on a first try
+    assert not r3["scored"]  # a reply with "{...}" is never guessed
+    res = summary["results"]
+    assert res["images"]["guessed"] == 2 and res["images"]["unparseable"] == 1
+    assert "seeded random 0-10 guess (2 image(s)" in res["overall_definition"]
+    scoring = json.loads((tmp_path / "guess" / "manifest.json").read_text())["scoring"]
+    assert scoring["identity"]["protocol"]["guess_seed"] == 7  # labelled in the manifest
+    again, (a0, _, a2, _) = _score_with_replies(tmp_path, "guess-again", GUESS_SC, GUESS_PQ, {"guess_seed": "7"})
+    assert (a0["guessed"], a2["guessed"]) == (r0["guessed"], r2["guessed"])  # seeded: the same guesses
+    assert again["results"]["overall"] == summary["results"]["overall"]

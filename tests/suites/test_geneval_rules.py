@@ -93,6 +93,80 @@ def test_threshold_is_strictly_above_0_3():
     assert verdict.details == {}
 
 
+F32_03, F32_09 = np.float32(0.3), np.float32(0.9)
+
+
+def _above(value: np.float32) -> float:
+    return float(np.nextafter(value, np.float32(1)))
+
+
+def test_thresholds_compare_float32_scores_with_float32_constants():
+    """Official: `bbox[:, 4] > 0.3` on mmdet's float32 array, so the constant is float32(0.3) too."""
+    single = {"tag": "single_object", "include": [one("dog")]}
+    # float32(0.3) = 0.30000001192...: above the double 0.3, yet dropped (equal in float32)
+    assert float(F32_03) > 0.3
+    assert not judge(single, [det("dog", float(F32_03))]).correct
+    assert judge(single, [det("dog", _above(F32_03))]).correct
+    # a double between 0.3 and float32(0.3) rounds to float32(0.3): dropped as well
+    assert not judge(single, [det("dog", 0.3000000001)]).correct
+    counting = {"tag": "counting", "include": [one("clock")]}
+    assert float(F32_09) < 0.9  # float32(0.9) = 0.89999997...: below the double 0.9, and dropped
+    assert not judge(counting, [det("clock", float(F32_09))]).correct
+    assert not judge(counting, [det("clock", 0.9)]).correct
+    assert judge(counting, [det("clock", _above(F32_09))]).correct
+    # the exclude clause of a counting prompt uses the same float32 threshold
+    exact = {"tag": "counting", "include": [one("clock")], "exclude": [one("clock", 2)]}
+    assert judge(exact, [det("clock", 0.95), det("clock", float(F32_09))]).correct
+    assert not judge(exact, [det("clock", 0.95), det("clock", _above(F32_09))]).correct
+
+
+@pytest.mark.parametrize("order", ["red first", "blue first"])
+def test_tied_scores_put_the_later_listed_detection_first(order):
+    """Official: `np.argsort(scores)[::-1]`: a stable ascending sort reversed, so of two equal
+    scores the one listed later ranks first and is the one the colour clause classifies."""
+    red = det("cup", 0.8, (0, 0, 10, 10))
+    blue = det("cup", 0.8, (20, 0, 30, 10))
+    listed = [red, blue] if order == "red first" else [blue, red]
+    colors = ColorByBox({red.box: "red", blue.box: "blue"})
+    verdict = judge({"tag": "colors", "include": [one("cup", color="red")]}, listed, colors)
+    later = listed[-1]
+    assert colors.asked == [[later.box]]
+    assert verdict.correct == (later is red)
+    assert [b[:4] for b in verdict.details["cup"]] == [list(later.box), list(listed[0].box)]
+
+
+def test_tie_order_is_numpys_classic_quicksort_for_long_lists():
+    """Past 16 detections numpy's introsort partitions, and ties are no longer simply reversed; the
+    rules follow GenEval's numpy (checked against numpy's classic path, which long doubles still take)."""
+    from uno_bench.suites.legacy_argsort import legacy_argsort
+
+    rng = np.random.default_rng(0)
+    for n in (*range(1, 40), 64, 100, 300):
+        for _ in range(20):
+            scores = rng.choice(rng.random(int(rng.integers(1, 5))), n).astype(np.float32)
+            assert legacy_argsort(list(scores)) == np.argsort(scores.astype(np.longdouble), kind="quicksort").tolist()
+    # 17 equal scores: no longer the plain reversal, and the rules keep that order
+    many = [det("cup", 0.5, (i, 0, i + 5, 5)) for i in range(17)]
+    kept = judge({"tag": "two_object", "include": [one("cup")]}, many).details["cup"]
+    expected = legacy_argsort([np.float32(0.5)] * 17)[::-1]
+    assert [b[0] for b in kept] == [float(i) for i in expected[:16]]
+    assert expected != list(range(16, -1, -1))
+
+
+def test_position_runs_in_float32_where_dx_is_exactly_one_half():
+    """dx = 0.5 exactly in float32 (not "right of": the test is dx > 0.5) but 0.5000000x in float64."""
+    a = (11.0, 14.247806549072266, 21.0, 24.247806549072266)
+    b = (0.0, 0.0, 10.0, 10.0)
+    assert all(float(np.float32(v)) == v for v in a)  # boxes a float32 detector can give
+    offset = np.array([16.0 - 5.0, (a[1] + a[3]) / 2 - 5.0])
+    dx64 = (abs(offset[0]) - 0.1 * (10 + 10)) / np.linalg.norm(offset)
+    assert dx64 > 0.5  # in double precision A would be right of B ...
+    assert relative_position(a, b) == {"below"}  # ... but not in the official float32 arithmetic
+    meta = {"tag": "position", "include": [one("dog"), one("cat", position=["right of", 0])]}
+    verdict = judge(meta, [det("dog", 0.9, b), det("cat", 0.9, a)])
+    assert not verdict.correct and verdict.reason == "expected cat right of target, found below target"
+
+
 def test_counting_tag_uses_threshold_0_9():
     counting = {"tag": "counting", "include": [one("clock", 2)], "exclude": [one("clock", 3)]}
     confident = [det("clock", 0.95), det("clock", 0.92)]
@@ -140,7 +214,8 @@ def test_overlap_filter_is_off_by_default_and_works_when_set():
     assert judge(meta, twins).correct
     suppressed = judge(meta, twins, max_overlap=0.5)
     assert suppressed.reason == "expected dog>=3, found 2"
-    assert [b[4] for b in suppressed.details["dog"]] == [0.9, 0.7]
+    # details hold the float32 values, as the official `box.tolist()` of mmdet's float32 rows does
+    assert [b[4] for b in suppressed.details["dog"]] == [float(np.float32(0.9)), float(np.float32(0.7))]
 
 
 def test_details_hold_kept_boxes_with_scores_per_class():
@@ -149,7 +224,7 @@ def test_details_hold_kept_boxes_with_scores_per_class():
         [det("dog", 0.5, (1, 2, 3, 4)), det("cat", 0.6, (5, 6, 7, 8)), det("cup", 0.1)],
     )
     assert verdict.correct and verdict.reason == ""
-    assert verdict.details == {"dog": [[1.0, 2.0, 3.0, 4.0, 0.5]], "cat": [[5.0, 6.0, 7.0, 8.0, 0.6]]}
+    assert verdict.details == {"dog": [[1.0, 2.0, 3.0, 4.0, 0.5]], "cat": [[5.0, 6.0, 7.0, 8.0, float(np.float32(0.6))]]}
 
 
 def test_detector_is_asked_for_the_whole_vocabulary_in_order():
@@ -469,6 +544,6 @@ def test_records_carry_the_official_fields():
     row = result_record("00000/samples/0000.png", meta, verdict)
     assert list(row)[:7] == ["filename", "tag", "prompt", "correct", "reason", "metadata", "details"]
     assert json.loads(row["metadata"]) == meta
-    assert json.loads(row["details"]) == {"dog": [[1.0, 2.0, 3.0, 4.0, 0.9]]}
+    assert json.loads(row["details"]) == {"dog": [[1.0, 2.0, 3.0, 4.0, float(np.float32(0.9))]]}
     assert row["scored"] is True and row["unscored_reason"] is None
     assert np.isclose(summarize([row])["overall"], 1.0)

@@ -150,3 +150,91 @@ def test_score_another_tools_folder_in_place(tmp_path, shared_suites, uno_env):
     other = subprocess.run([*cmd[:-4], "--judge", "shapes-analytic", "--run-dir", str(run_dir)], env=uno_env,
                            capture_output=True, text=True)
     assert other.returncode == 2 and "scoring.judge" in other.stderr and "another --run-dir" in other.stderr
+
+
+class ScriptedColors:
+    """Stands in for CLIP when making a recording: one colour per box, from the test's script."""
+
+    def __init__(self, colors: dict[tuple, str]):
+        self.colors = colors
+
+    def identity(self) -> dict:
+        return {"name": "scripted-colors", "version": 1}
+
+    def classify(self, image, detections, class_name, colors) -> list[str]:
+        return [self.colors[d.box] for d in detections]
+
+
+def test_cli_records_detector_and_colour_answers_and_replays_them(tmp_path, shared_suites, uno_env):
+    """`--judge-option record=FILE` on `score geneval` writes detector and colour answers to one file;
+    `--judge replay --judge-option recording=FILE` answers from it with the same verdicts."""
+    from conftest import uno_cmd
+
+    from uno_bench.judges.replay import JudgePair, ReplayJudge
+    from uno_bench.suites import geneval_rules as rules
+
+    lines = (shared_suites / "geneval/prompts/evaluation_metadata.jsonl").read_text().splitlines()
+    colour_line = next(line for line in lines if json.loads(line)["tag"] == "colors")
+    position_line = next(line for line in lines if json.loads(line)["tag"] == "position")
+    prompts = tmp_path / "prompts.jsonl"
+    prompts.write_text(colour_line + "\n" + position_line + "\n")
+    records = [json.loads(colour_line), json.loads(position_line)]
+    classes = load_suite("geneval", shared_suites).classes
+
+    folder = tmp_path / "images"
+    answers: dict[bytes, list[Detection]] = {}
+    colours: dict[tuple, str] = {}
+    images = []
+    for p, record in enumerate(records):
+        (folder / f"{p:05d}").mkdir(parents=True)
+        (folder / f"{p:05d}/metadata.jsonl").write_text(json.dumps(record))
+        for k in range(2):
+            image = _image(folder, f"{p:05d}/samples/{k:04d}.png", 30 * p + k)
+            images.append((record, image))
+            if p == 0:  # the colour prompt: right colour on image 0, wrong on image 1
+                box = (2.0 + k, 2.0, 20.0, 20.0)
+                colours[box] = record["include"][0]["color"] if k == 0 else "purple"
+                answers[image.tobytes()] = [Detection(record["include"][0]["class"], 0.8, box)]
+            else:  # the position prompt: A right of / left of B  (include[1] is A, include[0] B)
+                target, subject = record["include"][0]["class"], record["include"][1]["class"]
+                left, right = (0.0, 10.0, 8.0, 18.0), (22.0, 10.0, 30.0, 18.0)
+                relation = record["include"][1]["position"][0]
+                a_box, b_box = (right, left) if (relation == "right of") == (k == 0) else (left, right)
+                answers[image.tobytes()] = [Detection(target, 0.9, b_box), Detection(subject, 0.9, a_box)]
+    first = tmp_path / "first.jsonl"
+    with Recorder(JudgePair(ScriptedDetector(answers), ScriptedColors(colours)), first) as recorder:
+        for record, image in images:
+            rules.judge_image(record, image, recorder, recorder, classes=classes)
+
+    def score(run_dir: Path, *options: str) -> dict:
+        cmd = uno_cmd("score", "geneval", "--images", str(folder), "--data-dir", str(shared_suites),
+                      "--prompts-file", str(prompts), "--images-per-prompt", "2", "--judge", "replay",
+                      *[x for o in options for x in ("--judge-option", o)], "--run-dir", str(run_dir))
+        done = subprocess.run(cmd, env=uno_env, capture_output=True, text=True)
+        assert done.returncode == 0, done.stderr
+        return {r["key"]: (r["correct"], r["reason"]) for r in read_lines(run_dir / "records.jsonl")}
+
+    second = tmp_path / "second.jsonl"
+    recorded = score(tmp_path / "a", f"recording={first}", f"record={second}")
+    replayed = score(tmp_path / "b", f"recording={second}")
+    assert replayed == recorded
+    colour = records[0]["include"][0]
+    assert recorded["00000/0"] == (True, "")
+    assert recorded["00000/1"] == (False, f"expected {colour['color']} {colour['class']}>=1, found 0 "
+                                          f"{colour['color']}; and 1 purple")
+    assert recorded["00001/0"][0] is True and recorded["00001/1"][0] is False
+    ops = Counter(json.loads(line).get("op") for line in second.read_text().splitlines()[1:])
+    assert ops == {"detect": 4, "classify": 2}
+    header = json.loads(second.read_text().splitlines()[0])
+    assert set(header["identity"]) == {"detector", "colors"}
+    assert ReplayJudge(second).recorded_identity["colors"]["recorded"]["colors"] == ScriptedColors({}).identity()
+
+
+def test_record_option_wraps_both_judges_in_one_recorder(tmp_path, shared_suites):
+    suite = load_suite("geneval", shared_suites)
+    judge = suite.load_judge("shapes-analytic", {"record": str(tmp_path / "rec.jsonl"), "threshold": "0.5"})
+    assert judge.detector is judge.colors and isinstance(judge.detector, Recorder)
+    assert judge.options.threshold == 0.5
+    header = json.loads((tmp_path / "rec.jsonl").read_text().splitlines()[0])
+    assert (header["identity"]["detector"]["name"], header["identity"]["colors"]["name"]) == (
+        "shapes-analytic-detector", "shapes-analytic-color")

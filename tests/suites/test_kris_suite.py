@@ -76,28 +76,71 @@ def test_parsers_reproduce_the_scripts():
     assert parse(reply, "VC", "common") == (2, "first digit")
     assert parse("Consistency Score: 5", "VC", "common") == (5, "named")
     assert parse("consistency score 5", "VC", "common") == (5, "named")  # colon optional in metrics_common
-    assert parse("consistency score 5", "VC", "knowledge") == (5, "first digit")  # required in metrics_knowledge
+    # metrics_knowledge: colon optional in BAGEL's copy, required in the release's
+    assert parse("consistency score 5", "VC", "knowledge") == (5, "named")
+    assert parse("consistency score 5", "VC", "knowledge", "release") == (5, "first digit")
     assert parse("I rate it 3 out of 5", "VQ", "multi") == (3, "n out of 5")
     assert parse("no numbers", "IF", "temporal") == (None, None) and parse(None, "IF", "common") == (None, None)
-    assert kris.parse_dual('{"instruction_score": 5, "knowledge_score": 4}') == {"IF": (5, "json"), "KP": (4, "json")}
-    assert kris.parse_dual("Instruction score: 3\nknowledge_score: 1") == {"IF": (3, "named"), "KP": (1, "named")}
-    assert kris.parse_dual(REPLIES[("chemistry.2", "DUAL")]) == {"IF": (None, None), "KP": (None, None)}
     assert kris.normalise(1) == 0 and kris.normalise(5) == 100
 
 
-def test_pooled_aggregation_by_hand():
-    def rec(task, **norm):
-        dim, kt = kris.TAXONOMY[task]
-        return {"scored": True, "category": task, "dimension": dim, "knowledge_type": kt, "normalised": norm}
+@pytest.mark.parametrize("scorer", ["bagel", "release"])
+def test_a_json_null_score_is_none_in_the_knowledge_script(scorer):
+    """metrics_knowledge returns the JSON value itself (null -> None); the shared extractor of the other
+    scripts treats a null like no JSON and goes on to the patterns, down to the first digit."""
+    null = '{"quality_score": null, "reasoning": "2 regions blurred, 3 fine"}'
+    assert kris.parse_score(null, "VQ", "knowledge", scorer) == (None, "json null")
+    assert kris.parse_score(null, "VQ", "common", scorer) == (2, "first digit")
+    assert kris.parse_score(null, "VQ", "temporal", scorer) == (2, "first digit")
+    broken = '{"quality_score": high, "reasoning": "x"} Quality score: 4'  # not JSON: the patterns
+    assert kris.parse_score(broken, "VQ", "knowledge", scorer) == (4, "named")
 
-    out = kris.summarize([rec("chemistry", VC=100, IF=50, KP=0, VQ=50), rec("chemistry", VC=0, VQ=100),
-                          rec("color_change", VC=75, IF=25, VQ=50)], ("color_change", "chemistry"))
-    assert out["overall"] == pytest.approx((200 + 100 + 150) / 9)  # pooled, not the mean of image means
-    assert out["categories"]["chemistry"] == pytest.approx({"VC": 50, "IF": 50, "KP": 0, "VQ": 75, "AVG": 300 / 6,
-                                                            "n_images": 2, "n_values": 6})
-    assert out["dimensions"]["Natural Science"]["AVG"] == pytest.approx(50)
-    assert out["knowledge_types"]["Factual"]["AVG"] == pytest.approx(50)
-    assert list(out["categories"]) == ["color_change", "chemistry"]
+
+def test_dual_parsers_of_both_copies():
+    strict, lenient = (lambda t: kris.parse_dual(t, "release")), (lambda t: kris.parse_dual(t, "bagel"))
+    for parse in (strict, lenient):
+        assert parse('{"instruction_score": 5, "knowledge_score": 4}') == {"IF": (5, "json"), "KP": (4, "json")}
+        assert parse("Instruction score: 3\nknowledge_score: 1") == {"IF": (3, "named"), "KP": (1, "named")}
+        assert parse("") == {"IF": (None, None), "KP": (None, None)}
+    malformed = REPLIES[("chemistry.2", "DUAL")]  # unquoted reasoning: not JSON
+    assert strict(malformed) == {"IF": (None, None), "KP": (None, None)}
+    assert lenient(malformed) == {"IF": (3, "named"), "KP": (1, "named")}  # '"instruction_score": 3' still read
+    nested = 'Result: {"scores": {"x": 1}, "instruction_score": 4, "knowledge_score": 2}'
+    assert strict(nested) == {"IF": (None, None), "KP": (None, None)}  # the flat {...} regex misses it
+    assert lenient(nested) == {"IF": (4, "json"), "KP": (2, "json")}  # the balanced block holds it
+    assert lenient('{"instruction_score": null, "knowledge_score": 3}') == {"IF": (None, "json null"),
+                                                                           "KP": (3, "json")}
+    # BAGEL reads the first balanced block; one without the keys gives None, not the patterns
+    assert lenient('{"note": 1} instruction_score: 4') == {"IF": (None, "json null"), "KP": (None, "json null")}
+
+
+def test_pooled_aggregation_by_hand():
+    def rec(task, missing=(), scorer="bagel", **norm):
+        dim, kt = kris.TAXONOMY[task]
+        return {"scored": True, "category": task, "dimension": dim, "knowledge_type": kt, "normalised": norm,
+                "missing": list(missing), "complete": not missing, "scorer": scorer}
+
+    def records(scorer):
+        return [rec("chemistry", VC=100, IF=50, KP=0, VQ=50, scorer=scorer),
+                rec("chemistry", ("IF", "KP"), VC=0, VQ=100, scorer=scorer),
+                rec("color_change", VC=75, IF=25, VQ=50, scorer=scorer)]
+
+    release = kris.summarize(records("release"), ("color_change", "chemistry"))
+    assert release["overall"] == pytest.approx((200 + 100 + 150) / 9)  # pooled, not the mean of image means
+    assert release["categories"]["chemistry"] == pytest.approx({"VC": 50, "IF": 50, "KP": 0, "VQ": 75,
+                                                                "AVG": 300 / 6, "n_images": 2, "n_values": 6})
+    assert release["dimensions"]["Natural Science"]["AVG"] == pytest.approx(50)
+    assert release["knowledge_types"]["Factual"]["AVG"] == pytest.approx(50)
+    assert list(release["categories"]) == ["color_change", "chemistry"]
+    assert release["images"]["dropped_incomplete"] == 0 and release["scorer"] == "release"
+    # BAGEL's scripts keep only complete items: the second chemistry image goes, VC and VQ included
+    bagel = kris.summarize(records("bagel"), ("color_change", "chemistry"))
+    assert bagel["overall"] == pytest.approx((200 + 150) / 7)
+    assert bagel["categories"]["chemistry"]["n_images"] == 1
+    assert bagel["images"]["dropped_incomplete"] == bagel["images"]["with_missing_scores"] == 1
+    assert bagel["aggregations"]["every_present_score"]["overall"] == pytest.approx(release["overall"])
+    assert release["aggregations"]["complete_images_only"]["overall"] == pytest.approx(bagel["overall"])
+    assert "drop the others" in bagel["overall_definition"]
 
 
 def _metric_of(text):
@@ -163,19 +206,26 @@ def test_layouts_and_scores_through_the_cli(tmp_path, uno_env):
         "Frame 1 (Reference):", "<image>", "Frame 2 (Reference):", "<image>", "Frame 3 (Generated):", "<image>",
         "Frame 4 (Reference):", "<image>"]
     res = json.loads((tmp_path / "run" / "summary.json").read_text())["results"]
-    assert res["overall"] == pytest.approx(1250 / 20)
-    assert res["categories"]["chemistry"]["AVG"] == pytest.approx(400 / 6)
-    assert res["categories"]["chemistry"]["IF"] == 100 and res["categories"]["chemistry"]["KP"] == 75
-    assert res["knowledge_types"]["Factual"]["AVG"] == pytest.approx((250 + 75 + 225 + 125) / 11)
+    # BAGEL's copy (default): color_change.1 has no VQ score and is dropped whole; chemistry.2's malformed
+    # dual reply still gives IF 3 and KP 1, and its "Consistency score 2" is the named pattern.
+    assert res["scorer"] == "bagel"
+    assert res["overall"] == pytest.approx(1225 / 20)
+    assert res["aggregations"]["every_present_score"]["overall"] == pytest.approx(1300 / 22)
+    assert res["categories"]["chemistry"]["AVG"] == pytest.approx(450 / 8)
+    assert res["categories"]["chemistry"]["IF"] == 75 and res["categories"]["chemistry"]["KP"] == 37.5
+    assert "color_change" not in res["categories"]
+    assert res["knowledge_types"]["Factual"]["AVG"] == pytest.approx((250 + 225 + 125) / 9)
     assert res["knowledge_types"]["Procedural"]["AVG"] == pytest.approx(175 / 3)
-    assert res["images"] == {"judged": 7, "unscored_no_score": 0, "with_missing_scores": 2}
-    assert res["first_digit_fallbacks"] == 1 and res["judge"]["official"] is True
+    assert res["images"] == {"judged": 7, "unscored_no_score": 0, "with_missing_scores": 1,
+                             "dropped_incomplete": 1, "with_api_errors": 0}
+    assert res["first_digit_fallbacks"] == 0 and res["judge"]["official"] is True
     records = {r["prompt_id"]: r for r in read_lines(tmp_path / "run" / "records.jsonl")}
-    assert records["chemistry.2"]["missing"] == ["IF", "KP"] and records["chemistry.2"]["weight"] == 2
-    assert records["chemistry.2"]["parse_rules"]["VC"] == "first digit"
+    assert records["chemistry.2"]["missing"] == [] and records["chemistry.2"]["weight"] == 4
+    assert records["chemistry.2"]["parse_rules"] == {"VC": "named", "IF": "named", "KP": "named", "VQ": "json"}
+    assert records["color_change.1"]["missing"] == ["VQ"] and records["color_change.1"]["score"] is None
     report = build_report([load_run(tmp_path / "run", "fixture")], baseline="fixture")
     assert not [n for n in report.suites[0].footnotes if "re-aggregate" in n]  # weights reproduce the pooled mean
-    assert report.suites[0].rows[0].cells["overall"].value == pytest.approx(62.5)
+    assert report.suites[0].rows[0].cells["overall"].value == pytest.approx(61.25)
 
 
 def test_tiny_model_takes_every_input_image(tmp_path, tiny_ckpt):
@@ -195,3 +245,55 @@ def test_tiny_model_takes_every_input_image(tmp_path, tiny_ckpt):
     assert (tmp_path / "run/images/temporal_prediction/1.png").is_file()
     assert result.summary["results"]["overall"] == pytest.approx(50.0)
     assert result.summary["coverage"]["scored"] == 7
+
+
+@pytest.mark.parametrize("scorer", ["bagel", "release"])
+def test_an_api_error_loses_only_that_score(tmp_path, scorer):
+    """Upstream turns a call that fails on every retry into an empty reply: that score is None, the image's
+    other scores stand (and BAGEL's aggregation then drops the image, the release's keeps the rest)."""
+    data = tmp_path / "data"
+    prompts_file = kris_dataset(data)
+    folder = tmp_path / "edits"
+    for sid, color in list(EDIT_COLORS.items())[:2]:
+        category, id_ = sid.rsplit(".", 1)
+        (folder / category).mkdir(parents=True, exist_ok=True)
+        Image.new("RGB", (32, 24), color).save(folder / category / f"{id_}.png")
+
+    def respond(body, number):
+        parts = body["messages"][0]["content"]
+        metric = _metric_of(parts[0]["text"])
+        colour = _decode([p for p in parts if p["type"] == "image_url"][-1]["image_url"]["url"]).getpixel((4, 4))
+        first = min(EDIT_COLORS, key=lambda s: sum((a - b) ** 2 for a, b in zip(colour, EDIT_COLORS[s])))
+        if first == "count_change.1" and metric == "VQ":
+            return Reply(status=400, body={"error": {"message": "content filter"}})  # fails at once, no retry
+        return Reply(body=completion({"VC": '{"consistency_score": 5}', "IF": '{"instruction_score": 3}',
+                                      "VQ": '{"quality_score": 4}'}[metric]))
+
+    with chat_server(respond) as server:
+        result = run_suite(RunOptions(suite="kris", data_dir=data, prompts_file=prompts_file, images=folder, limit=2,
+                                      run_dir=tmp_path / "run", stages=("score", "summarize"), judge="openai",
+                                      judge_options={"base_url": server.url, "model": "gpt-4o-2024-11-20",
+                                                     "scorer": scorer},
+                                      show_progress=False))
+    records = {r["prompt_id"]: r for r in read_lines(tmp_path / "run" / "records.jsonl")}
+    hit = records["count_change.1"]
+    assert hit["scored"] is True and hit["scores"] == {"VC": 5, "IF": 3, "VQ": None}
+    assert list(hit["api_errors"]) == ["VQ"] and "HTTP 400" in hit["api_errors"]["VQ"]
+    assert hit["judge_stats"]["calls"] == 3
+    res = result.summary["results"]
+    assert res["images"]["with_api_errors"] == 1 and res["scorer"] == scorer
+    if scorer == "bagel":
+        assert res["overall"] == pytest.approx((100 + 50 + 75) / 3)  # color_change.1 only
+        assert hit["score"] is None
+    else:
+        assert res["overall"] == pytest.approx((100 + 50 + 100 + 50 + 75) / 5)
+        assert hit["score"] == pytest.approx(75)
+    assert result.summary["results"]["judge"]["official"] is True
+
+
+def test_scorer_option_is_checked(tmp_path):
+    from uno_bench.errors import UnoError
+
+    suite = load_suite("kris", tmp_path)
+    with pytest.raises(UnoError, match="scorer must be bagel or release, not 'official'"):
+        suite.load_judge("replay", {"scorer": "official", "recording": str(tmp_path / "r.jsonl")})

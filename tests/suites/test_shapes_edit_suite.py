@@ -74,3 +74,23 @@ def test_ground_truth_folders_score_exactly(tmp_path, which):
     report = build_report([load_run(result.run_dir, which)], baseline=which)
     assert not any("re-aggregate" in note for s in report.suites for note in s.footnotes)
     assert report.suites[0].rows[0].cells["overall"].value == res["overall"]
+
+
+def test_record_then_replay_gives_the_same_scores(tmp_path):
+    """`record=FILE` records the analytic judges' answers; `--judge replay` reproduces every record."""
+    recording = tmp_path / "shapes_edit.jsonl"
+    suite = load_suite("shapes-edit")
+    folder = tmp_path / "edits"
+    folder.mkdir()
+    for k, s in enumerate(suite.load_samples()[:6]):  # half perfect edits, half untouched sources
+        render(getattr(SceneEdit.from_dict(s.metadata), "target" if k % 2 else "source"), 64).save(
+            folder / f"{s.id}.png")
+    base = {"suite": "shapes-edit", "images": folder, "limit": 6, "stages": ("score", "summarize"),
+            "show_progress": False}
+    live = run_suite(RunOptions(**base, out=tmp_path / "a", judge_options={"record": str(recording)}))
+    replayed = run_suite(RunOptions(**base, out=tmp_path / "b", judge="replay",
+                                    judge_options={"recording": str(recording)}))
+    assert replayed.summary["results"] == live.summary["results"]
+    assert replayed.summary["coverage"]["scored"] == live.summary["coverage"]["scored"] == 6
+    header = json.loads(recording.read_text().splitlines()[0])
+    assert set(header["identity"]) == {"detector", "colors"}

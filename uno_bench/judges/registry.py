@@ -82,8 +82,8 @@ def replay(role: str, options: Mapping[str, str]) -> Any:
     _no_options("replay", options, ("recording",))
     path = options.get("recording")
     if not path:
-        raise UnoError("the replay judge needs --judge-option recording=PATH (made with judges.replay, or by a "
-                       "question-answering judge run with --judge-option record=PATH)")
+        raise UnoError("the replay judge needs --judge-option recording=PATH (made by a run with "
+                       "--judge-option record=PATH, or in Python with judges.replay.Recorder)")
     if role == "vlm":
         from uno_bench.judges.replay_text import VLMReplay
 

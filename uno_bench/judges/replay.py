@@ -48,6 +48,7 @@ from uno_bench.judges.base import Detection, UnscorableError, image_sha256
 
 FORMAT = "uno-judge-recording"
 VERSION = 1
+RECORD_KEY = "record"  # --judge-option record=FILE: record this run's judge answers (every suite)
 
 
 class ReplayMissError(UnscorableError):
@@ -267,3 +268,32 @@ class ReplayJudge:
                 f"{len(detections)} instance(s) in {self.path}"
             )
         return list(answer)
+
+
+class JudgePair:
+    """A detector and a colour judge answering as one judge, so that one recording holds both
+    (GenEval-style suites: `--judge-option record=FILE`, replayed with `--judge replay`)."""
+
+    def __init__(self, detector: Any, colors: Any):
+        self.detector = detector
+        self.colors = colors
+
+    def identity(self) -> dict[str, Any]:
+        return {"detector": self.detector.identity(), "colors": self.colors.identity()}
+
+    def detect(self, image: Image.Image, classes: Sequence[str]) -> list[Detection]:
+        return self.detector.detect(image, classes)
+
+    def classify(
+        self, image: Image.Image, detections: Sequence[Detection], class_name: str, colors: Sequence[str]
+    ) -> list[str]:
+        return self.colors.classify(image, detections, class_name, colors)
+
+
+def recording_pair(detector: Any, colors: Any, path: str | Path | None) -> tuple[Any, Any]:
+    """(detector, colour judge), both answering through one Recorder appending to `path`; the
+    judges unchanged when `path` is empty."""
+    if not path:
+        return detector, colors
+    recorder = Recorder(JudgePair(detector, colors), path)
+    return recorder, recorder

@@ -22,7 +22,11 @@ Official aggregation (default, reproduced exactly, ELLA issues #60/#61):
     question (and stops the check); tile score = mean, image score = mean over the tiles;
   - failed images are dropped from the mean (counted here, never silently);
   - L1/L2 category scores pool the *last* tile's answers *before* zeroing, over scored images;
-  - DPG-Bench score = 100 x mean image score.
+  - DPG-Bench score = 100 x mean image score;
+  - every file of the folder whose name up to its first "." is an item id is an image of that item
+    (x.png and x.copy.png are two images of x, both in the mean): when `<item_id>.png` is judged, the
+    same tile of each such file is judged too (`same_key_files` in the record); unreadable ones are
+    skipped, as the scorer skips them.
 The `fixed` variant is computed beside it, labelled: every CSV row counts, dependencies zero
 transitively whatever the row order (a missing parent is ignored and counted), categories use
 every tile after zeroing, and `score_dropped_as_zero` counts failed images as 0.
@@ -247,24 +251,40 @@ class DPGSuite(Suite):
             raise UnoError(f"grid is {grid.width}x{grid.height}, not 2R x 2R: pass --judge-option resolution=R")
         return grid.width // 2
 
+    def _same_key_files(self, path: Path, item: str) -> list[Path]:
+        """Other files of `path`'s folder whose official key (the name up to its first ".") is `item`:
+        the official scorer scores each of them as one more image of that item (e.g. fx13.copy.png)."""
+        folder = path.parent
+        stamp = (str(folder), folder.stat().st_mtime_ns)
+        if getattr(self, "_listing", (None,))[0] != stamp:  # listed once per folder state, not per tile
+            by_key: dict[str, list[str]] = defaultdict(list)
+            for name in sorted(p.name for p in folder.iterdir() if p.is_file()):
+                by_key[name.split(".")[0]].append(name)
+            self._listing = (stamp, by_key)
+        return [folder / name for name in self._listing[1].get(item, []) if name != path.name]
+
+    def _judge_tile(self, judge: ProtocolJudge, rows: list[Row], tile: Image.Image) -> dict[str, Any]:
+        suffix, match = judge.protocol["question_suffix"], judge.protocol["answer_match"]
+        answers = judge.ask([Query(row.question + suffix, (ImageInput(tile),), max_tokens=8) for row in rows])
+        yes_by_row = {}
+        for row, answer in zip(rows, answers, strict=True):
+            text = answer.text or ""
+            normal = text if match == "exact" else text.strip().lower().rstrip(".!").strip()
+            yes_by_row[row.row] = normal == "yes"
+        official = official_set(rows)
+        score, failure = official_tile(official, {pid: yes_by_row[r.row] for pid, r in official.items()})
+        return {"answers": answers, "yes": yes_by_row, "official": official, "score": score, "failure": failure}
+
     def judge(self, judge: ProtocolJudge, sample: Sample, index: int, image: Image.Image, path: Path) -> dict[str, Any]:
         if index >= len(TILE_ORIGINS):
             raise UnoError(f"DPG-Bench grids hold at most 4 tiles (image {index})")
         r = self._resolution(judge, sample, index, image, path)
         x, y = TILE_ORIGINS[index]
         crop = (x * r, y * r, x * r + r, y * r + r)
-        tile = image.crop(crop)
         rows = [Row(**row) for row in sample.metadata["rows"]]
-        suffix, match = judge.protocol["question_suffix"], judge.protocol["answer_match"]
-        queries = [Query(row.question + suffix, (ImageInput(tile),), max_tokens=8) for row in rows]
-        answers = judge.ask(queries)
-        yes_by_row = {}
-        for row, answer in zip(rows, answers, strict=True):
-            text = answer.text or ""
-            normal = text if match == "exact" else text.strip().lower().rstrip(".!").strip()
-            yes_by_row[row.row] = normal == "yes"
-        official, fixed = official_set(rows), fixed_set(rows)
-        off_score, failure = official_tile(official, {pid: yes_by_row[r.row] for pid, r in official.items()})
+        main = self._judge_tile(judge, rows, image.crop(crop))
+        answers, yes_by_row, official = main["answers"], main["yes"], main["official"]
+        fixed = fixed_set(rows)
         fixed_scores, missing = fixed_tile(fixed, {pid: yes_by_row[r.row] for pid, r in fixed.items()})
         questions = []
         for row, answer in zip(rows, answers, strict=True):
@@ -272,11 +292,25 @@ class DPGSuite(Suite):
             questions.append({"row": row.row, "pid": row.pid, "category": row.l2, "answer": answer.text,
                               "yes": yes_by_row[row.row], "official": official.get(row.pid) is row,
                               "fixed": in_fixed, "fixed_score": fixed_scores[row.pid] if in_fixed else None})
+        # Official: every file whose key is this item is one more image (same crop, same R).
+        same_key: dict[str, dict[str, Any]] = {}
+        for other in self._same_key_files(path, sample.id):
+            try:
+                other_image = self.open_image(other).convert("RGB")
+            except Exception as exc:  # noqa: BLE001 - upstream prints "Failed <file>" and skips it
+                same_key[other.name] = {"skipped": f"not an image ({type(exc).__name__})"}
+                continue
+            got = self._judge_tile(judge, rows, other_image.crop(crop))
+            answers = [*answers, *got["answers"]]
+            same_key[other.name] = {
+                "score": got["score"], "official_failure": got["failure"],
+                "categories": [[row.l2, got["yes"][row.row]] for row in rows if got["official"].get(row.pid) is row]}
         return {
             "prompt": sample.prompt, "tile": index, "crop": list(crop), "resolution": r, "questions": questions,
-            "score": off_score, "official_failure": failure,
+            "score": main["score"], "official_failure": main["failure"],
             "score_fixed": float(np.mean(list(fixed_scores.values()))) if fixed_scores else None,
-            "missing_parents": missing, "judge": judge_label(judge), "judge_stats": stats(answers),
+            "missing_parents": missing, "same_key_files": same_key,
+            "judge": judge_label(judge), "judge_stats": stats(answers),
         }
 
     def unscored_record(self, sample: Sample, relpath: str | None, reason: str) -> dict[str, Any]:
@@ -307,6 +341,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
     fixed_pairs: list[tuple[str, float]] = []
     dropped: dict[str, int] = defaultdict(int)
     missing_parents = 0
+    same_key_scored = same_key_dropped = 0
     for _item, by_tile in tiles.items():
         ordered = [by_tile.get(j) for j in range(per_item)]
         if any(t is None or not t.get("scored") for t in ordered):
@@ -323,15 +358,29 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         official_scores.append(float(np.mean([t["score"] for t in ordered])))
         last = ordered[-1]
         official_pairs += [(q["category"], float(q["yes"])) for q in last["questions"] if q["official"]]
+    for _item, by_tile in tiles.items():  # official: more files with the item's key are more images
+        ordered = [by_tile.get(j) for j in range(per_item)]
+        if any(t is None or not t.get("scored") for t in ordered):
+            continue
+        for name in sorted(set().union(*[t.get("same_key_files") or {} for t in ordered])):
+            views = [(t.get("same_key_files") or {}).get(name) or {} for t in ordered]
+            if any("score" not in v for v in views) or any(v.get("official_failure") for v in views):
+                same_key_dropped += 1
+                continue
+            official_scores.append(float(np.mean([v["score"] for v in views])))
+            official_pairs += [(category, float(yes)) for category, yes in views[-1]["categories"]]
+            same_key_scored += 1
     items = len(tiles)
     official = {
         "score": 100 * float(np.mean(official_scores)) if official_scores else None,
         "items_scored": len(official_scores),
         "items_dropped": sum(dropped.values()),
         "dropped_reasons": dict(sorted(dropped.items())),
+        "same_key_files": {"scored": same_key_scored, "skipped": same_key_dropped},
         **_categories(official_pairs),
         "label": "official (ELLA compute_dpg_bench.py): first CSV row skipped, failed images dropped, "
-                 "categories from the last tile before dependency zeroing",
+                 "categories from the last tile before dependency zeroing, every file whose name up to its "
+                 "first '.' is an item id scored as one more image (e.g. x.png and x.copy.png)",
     }
     fixed = {
         "score": 100 * float(np.mean(fixed_scores)) if fixed_scores else None,
@@ -340,7 +389,7 @@ def summarize(records: list[dict[str, Any]]) -> dict[str, Any]:
         "missing_parents": missing_parents,
         **_categories(fixed_pairs),
         "label": "fixed (harness): every CSV row, transitive zeroing, categories over all tiles after "
-                 "zeroing; not comparable with published numbers",
+                 "zeroing, one image per item (<item_id>.png); not comparable with published numbers",
     }
     return {
         "overall": official["score"],

@@ -89,10 +89,14 @@ def image_suffix(data: bytes) -> str:
 # ------------------------------------------------------------------------------------------ GEdit
 
 
-def read_gedit_rows(folder: Path) -> list[dict[str, Any]]:
-    """rows.jsonl, refused when its sha256 differs from the one SOURCE.json recorded at unpacking."""
-    rows_path = folder / "rows.jsonl"
-    recorded = read_source(folder).get("rows_sha256")
+def read_gedit_rows(folder: Path, rows_file: Path | None = None) -> list[dict[str, Any]]:
+    """`rows_file` (default <folder>/rows.jsonl; image paths in it are relative to its folder).
+    The unpacked rows.jsonl is refused when its sha256 differs from the one SOURCE.json recorded
+    at unpacking; a file of another name (a user's subset, a fixture) is read as given."""
+    rows_path = Path(rows_file) if rows_file is not None else folder / "rows.jsonl"
+    if not rows_path.is_file():
+        raise UnoError(f"GEdit-Bench rows file {rows_path} does not exist")
+    recorded = read_source(folder).get("rows_sha256") if rows_path.name == "rows.jsonl" else None
     if recorded and sha256_file(rows_path) != recorded:
         raise UnoError(f"refusing {rows_path}: sha256 differs from the one recorded in {SOURCE_FILE} "
                        f"({recorded}); unpack it again with `uno-bench suites fetch gedit`")

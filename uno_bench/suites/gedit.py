@@ -17,8 +17,11 @@ source's size; then per attempt two queries, SC (instruction text, then source a
 (text, then the edit), JPEG at PIL's default quality after EXIF transposition, max_tokens 1400. If
 either reply does not parse, both are asked again (attempt 1), as VIEScore re-asks the pair; after
 `max_attempts` (default 2: the official first try and its one retry) the image is unscored with the
-replies, never given VIEScore's random score. SC = min of its scores, PQ = min of its scores (not
-clamped), O = sqrt(SC x PQ) per sample.
+replies, never given VIEScore's random score; the summary counts how many of those the official number
+would have filled with `random.randint(0, 10)` (`images.official_would_guess`). `--judge-option
+guess_seed=N` reproduces the official guess instead, from a generator seeded by N and the image (so
+reruns and resumed runs agree), labelled in the judge identity (manifest) and the summary. SC = min of
+its scores, PQ = min of its scores (not clamped), O = sqrt(SC x PQ) per sample.
 
 Aggregation (`calculate_statistics.py`): per task type the means of SC, PQ and per-sample O; the
 Average = unweighted mean over the task types (present: a task without any scored image is left out
@@ -29,6 +32,7 @@ Intersection rows (`Intersection_exist`). overall = the full set's Average O.
 from __future__ import annotations
 
 import math
+import random
 from collections.abc import Mapping
 from functools import cached_property
 from pathlib import Path
@@ -92,7 +96,7 @@ class GEditSuite(Suite):
         folder = self._folder(prompts_file)
         self._rows_folder = folder  # not in the metadata: a sample must not depend on where the data sits
         samples = []
-        for row in read_gedit_rows(folder):
+        for row in read_gedit_rows(folder, prompts_file):  # --prompts-file: that file, whatever its name
             if row["instruction_language"] != self.language:
                 continue
             meta = {"task_type": row["task_type"], "key": row["key"], "language": row["instruction_language"],
@@ -147,7 +151,9 @@ class GEditSuite(Suite):
 
     def load_judge(self, name: str, options: Mapping[str, str]) -> ProtocolJudge:
         protocol = {**self._protocol_base, "max_attempts": protocol_option(options, "max_attempts", MAX_ATTEMPTS)}
-        return load_edit_judge(name, options, protocol, {"max_attempts"}, OFFICIAL_MODELS,
+        if "guess_seed" in options:  # only then: the default identity (and judge cache keys) stay as they were
+            protocol["guess_seed"] = protocol_option(options, "guess_seed", 0, low=0)
+        return load_edit_judge(name, options, protocol, {"max_attempts", "guess_seed"}, OFFICIAL_MODELS,
                                "not GEdit-Bench's GPT-4.1 VIEScore judge; not comparable with published numbers")
 
     def _judging_source(self, sample: Sample, path: Path) -> tuple[Path, str]:
@@ -166,7 +172,9 @@ class GEditSuite(Suite):
         sc_text = viescore.sc_prompt(sample.prompt)
         answers: list[Answer] = []
         failures: list[str] = []
+        guessed: dict[str, int] = {}
         result: tuple[list[float], list[float], str, str] | None = None
+        seed = judge.protocol.get("guess_seed")
         for attempt in range(judge.protocol["max_attempts"]):
             got = judge.ask([
                 Query(sc_text, (src_in, edit_in), image_first=False, max_tokens=MAX_TOKENS, attempt=attempt),
@@ -174,6 +182,9 @@ class GEditSuite(Suite):
             ])
             answers += got
             sc, pq = (viescore.scores_of(viescore.parse_reply(a.text)) for a in got)
+            if seed is not None and attempt >= 1:  # VIEScore's give-up try: guess, as the official code does
+                sc, pq = (_guess(seed, sample, index, name, attempt, parsed, answer.text, guessed)
+                          for name, parsed, answer in (("SC", sc, got[0]), ("PQ", pq, got[1])))
             if isinstance(sc, str) or isinstance(pq, str):
                 failures.append(f"attempt {attempt}: " + "; ".join(
                     f"{name}: {why}" for name, why in (("SC", sc), ("PQ", pq)) if isinstance(why, str)))
@@ -185,15 +196,20 @@ class GEditSuite(Suite):
                 "intersection": meta["intersection"], "source_from": source_from, "parse_failures": failures,
                 "judge": judge_label(judge), "judge_stats": {**stats(answers), "attempts": len(answers) // 2}}
         if result is None:
+            # Upstream's give-up try guesses a failed reply without "{...}"; one with it is asked again.
+            failed = [a.text for a in answers[-2:] if isinstance(viescore.scores_of(viescore.parse_reply(a.text)), str)]
+            would_guess = all(viescore.official_would_guess(text) for text in failed)
             raise UnparseableReplyError(
                 f"no parseable SC and PQ replies in {len(answers) // 2} attempt(s) (last: {failures[-1]})",
-                {**base, "replies": [a.text for a in answers]})
+                {**base, "replies": [a.text for a in answers], "official_would_guess": would_guess})
         sc_scores, pq_scores, sc_reply, pq_reply = result
         sc_value, pq_value = min(sc_scores), min(pq_scores)
         if sc_value * pq_value < 0:  # the official sqrt would raise; never seen in practice
             raise UnparseableReplyError(f"negative score product SC {sc_value} x PQ {pq_value}",
                                         {**base, "replies": [a.text for a in answers]})
         overall = math.sqrt(sc_value * pq_value)
+        if seed is not None:
+            base["guessed"] = guessed  # which score was VIEScore's random guess, and its value
         return {**base, "sc_scores": sc_scores, "pq_scores": pq_scores, "SC": sc_value, "PQ": pq_value,
                 "O": overall, "score": overall, "replies": {"SC": sc_reply, "PQ": pq_reply}}
 
@@ -211,6 +227,19 @@ class GEditSuite(Suite):
 
         return Scoring(aggregate="category_means", score_fields=("O",), category_fields=("category",),
                        summary_categories=("categories",), summary_value_keys=("O",))
+
+
+def _guess(seed: int, sample: Sample, index: int, name: str, attempt: int, parsed: list[float] | str,
+           text: str | None, guessed: dict[str, int]) -> list[float] | str:
+    """VIEScore's `random.randint(0, 10)` on its give-up try, from a generator seeded by the option's seed
+    and the image (not the order images are judged in). Upstream takes the guess branch for every reply
+    without "{...}" before trying a bare list or number, so "[5, 9]" is guessed there too; a reply with
+    "{...}" it cannot read is asked again instead (here: up to max_attempts)."""
+    if not viescore.official_would_guess(text):
+        return parsed
+    value = random.Random(f"{seed}:{sample.id}:{index}:{name}:{attempt}").randint(0, 10)
+    guessed[name] = value
+    return [float(value)]
 
 
 class GEditCNSuite(GEditSuite):
@@ -236,19 +265,32 @@ def summarize(records: list[dict[str, Any]], language: str, tasks: tuple[str, ..
     full = _block(scored, tasks)
     inter = _block([r for r in scored if r.get("intersection")], tasks)
     unparseable = sum("no parseable SC and PQ" in str(r.get("unscored_reason")) for r in records)
+    would_guess = sum(1 for r in records if not r.get("scored") and r.get("official_would_guess"))
+    guessed = sum(1 for r in scored if r.get("guessed"))
+    seeded = any("guessed" in r for r in scored)
     label = language.upper()
+    if seeded:
+        note = (f"; as the official VIEScore, an unparseable reply on the second try is a seeded random 0-10 "
+                f"guess ({guessed} image(s); guess_seed option)")
+    else:
+        note = (f"; unparseable images are unscored, where the official scorer would have filled "
+                f"{would_guess} of them with random.randint(0, 10)")
     return {
         "overall": full["average"]["O"],
         "overall_definition": f"{label} full set: unweighted mean over the task types of the mean per-sample "
-                              "O = sqrt(SC x PQ) (calculate_statistics.py 'Average')",
+                              "O = sqrt(SC x PQ) (calculate_statistics.py 'Average')" + note,
         "language": language,
         "categories": full["tasks"],
         "full_set": full,
         "intersection": inter,
         "headline": {f"{label} G_SC": full["average"]["SC"], f"{label} G_PQ": full["average"]["PQ"],
-                     f"{label} G_O": full["average"]["O"], f"{label} G_O (Intersection)": inter["average"]["O"]},
+                     f"{label} G_O": full["average"]["O"], f"{label} G_O (Intersection)": inter["average"]["O"],
+                     "random guesses": (f"{guessed} image(s) scored by a seeded random guess, as VIEScore does"
+                                        if seeded else f"none; {would_guess} image(s) the official scorer would "
+                                        "have scored by random.randint(0, 10) are unscored")},
         "tasks_expected": len(tasks),
-        "images": {"judged": len(scored), "unparseable": unparseable,
+        "images": {"judged": len(scored), "unparseable": unparseable, "official_would_guess": would_guess,
+                   "guessed": guessed,
                    "source_from_dataset": sum(1 for r in scored if str(r.get("source_from", "")).startswith("dataset"))},
         "judge": judge_summary(records),
         "judge_stats": stats_total(records),

@@ -9,7 +9,9 @@ keep the same records in the same order).
 Judges: `--judge DETECTOR+COLOURS` (official: mask2former+clip), or one name for both roles
 (shapes-analytic, replay). `--judge-option` keys that are GenEval rule options (threshold,
 counting_threshold, max_objects, max_overlap, position_threshold, bgcolor, crop) go to the rules;
-bgcolor/crop also reach the colour judge, which makes the crops; other keys go to the judges.
+bgcolor/crop also reach the colour judge, which makes the crops; `record=FILE` appends every detector
+and colour answer to one replay recording (judges/replay.py), which `--judge replay --judge-option
+recording=FILE` answers from later; other keys go to the judges.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from typing import Any
 from PIL import Image
 
 from uno_bench.errors import UnoError
+from uno_bench.judges.replay import RECORD_KEY, recording_pair
 from uno_bench.suites import geneval_rules as rules
 from uno_bench.suites.base import Sample, Suite
 from uno_bench.suites.data import json_lines
@@ -93,11 +96,13 @@ class GenEvalSuite(Suite):
             if close:
                 raise UnoError(f"unknown GenEval option '{key}'; did you mean '{close[0]}'?")
         crop_options = {k: v for k, v in options.items() if k in _CROP_KEYS}
-        return GenEvalJudge(
-            detector=load_role(detector_name, "detector", judge_options),
-            colors=load_role(colors_name, "colors", {**judge_options, **crop_options}),
-            options=rule_options,
+        record = judge_options.pop(RECORD_KEY, None)
+        detector, colors = recording_pair(
+            load_role(detector_name, "detector", judge_options),
+            load_role(colors_name, "colors", {**judge_options, **crop_options}),
+            record,
         )
+        return GenEvalJudge(detector=detector, colors=colors, options=rule_options)
 
     def _folder_disagrees(self, sample: Sample, path: Path) -> str | None:
         """In a folder from another tool, the prompt folder's own metadata.jsonl must describe the

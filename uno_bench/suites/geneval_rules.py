@@ -13,7 +13,12 @@ Reimplemented rule for rule, quirks included, over any `Detector` + `ColorClassi
 * one failure message per failed clause, worded as the official script words them, joined by
   newlines.
 
-Ties in confidence keep the detector's order (the official argsort leaves tie order unspecified).
+Numbers as the official code has them: mmdet hands it float32 arrays, so scores are compared with
+the thresholds in float32 (`float32(score) > float32(0.3)`: a score equal to float32(0.3) is
+dropped), and the position rule runs on float32 boxes (its `dx > 0.5` can flip between float32 and
+float64). Ties in confidence are ordered as `np.argsort(scores)[::-1]` orders them in GenEval's
+numpy (`legacy_argsort`): of two equally scored detections, the later-listed one comes first, so
+it is the one a colour or position clause looks at.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from uno_bench.judges.base import (
     Detector,
     UnscorableError,
 )
+from uno_bench.suites.legacy_argsort import legacy_argsort
 
 COLORS = ("red", "orange", "yellow", "green", "blue", "purple", "pink", "brown", "black", "white")
 RELATIONS = ("left of", "right of", "above", "below")
@@ -195,13 +201,17 @@ def compute_iou(box_a: Sequence[float], box_b: Sequence[float]) -> float:
 def relative_position(
     box_a: Sequence[float], box_b: Sequence[float], position_threshold: float = 0.1
 ) -> set[str]:
-    """Relations of A to B: centre offset shrunk by a margin, compared to the unshrunk length."""
-    a = np.asarray(box_a[:4], dtype=np.float64)
-    b = np.asarray(box_b[:4], dtype=np.float64)
-    offset = (a[:2] + a[2:]) / 2 - (b[:2] + b[2:]) / 2
-    dims = np.abs(a[2:] - a[:2]) + np.abs(b[2:] - b[:2])
-    shrunk = np.maximum(np.abs(offset) - position_threshold * dims, 0) * np.sign(offset)
-    if np.all(np.abs(shrunk) < 1e-3):
+    """Relations of A to B: centre offset shrunk by a margin, compared to the unshrunk length.
+
+    In float32 throughout, operation for operation as the official code (its boxes are float32
+    rows of mmdet's output; Python-float constants do not widen a float32 array).
+    """
+    boxes = np.array([box_a[:4], box_b[:4]], dtype=np.float32).reshape(2, 2, 2)
+    center_a, center_b = boxes.mean(axis=-2)
+    dim_a, dim_b = np.abs(np.diff(boxes, axis=-2))[..., 0, :]
+    offset = center_a - center_b
+    shrunk = np.maximum(np.abs(offset) - np.float32(position_threshold) * (dim_a + dim_b), 0) * np.sign(offset)
+    if np.all(np.abs(shrunk) < np.float32(1e-3)):
         return set()
     dx, dy = shrunk / np.linalg.norm(offset)
     relations = set()
@@ -226,24 +236,30 @@ def filter_detections(
     options: GenEvalOptions = GenEvalOptions(),
 ) -> dict[str, list[Detection]]:
     """Per class (vocabulary order): threshold, sort by confidence, cap, optional IoU suppression."""
-    threshold = options.counting_threshold if tag == "counting" else options.threshold
+    threshold = np.float32(options.counting_threshold if tag == "counting" else options.threshold)
     by_class: dict[str, list[Detection]] = {name: [] for name in classes}
     for det in detections:
         if det.label in by_class:
             by_class[det.label].append(det)
     kept: dict[str, list[Detection]] = {}
     for name in classes:
-        ranked = sorted((d for d in by_class[name] if d.score > threshold), key=lambda d: -d.score)
-        ranked = ranked[: options.max_objects]
+        dets = by_class[name]
+        scores = np.asarray([d.score for d in dets], dtype=np.float32)  # mmdet's dtype
+        order = legacy_argsort(list(scores))[::-1]  # official: argsort()[::-1], ties reversed
+        ranked = [dets[i] for i in order if scores[i] > threshold][: options.max_objects]
         chosen: list[Detection] = []
         while ranked:
             best = ranked.pop(0)
             chosen.append(best)
             if options.max_overlap != 1:
-                ranked = [d for d in ranked if compute_iou(best.box, d.box) < options.max_overlap]
+                ranked = [d for d in ranked if compute_iou(_f32(best.box), _f32(d.box)) < options.max_overlap]
         if chosen:
             kept[name] = chosen
     return kept
+
+
+def _f32(values: Sequence[float]) -> list[np.float32]:
+    return list(np.asarray(values, dtype=np.float32))
 
 
 # -------------------------------------------------------------------------------------- verdict
@@ -332,7 +348,8 @@ def judge_image(
         return list(colors.classify(image, found, name, COLORS))
 
     correct, reason = evaluate(metadata, kept, classify, options.position_threshold)
-    details = {name: [[*map(float, d.box), float(d.score)] for d in dets] for name, dets in kept.items()}
+    # Official `box.tolist()` of mmdet's float32 rows: the float32 values, as Python floats.
+    details = {name: [[float(v) for v in _f32([*d.box, d.score])] for d in dets] for name, dets in kept.items()}
     return GenEvalVerdict(correct=correct, reason=reason, details=details)
 
 

@@ -22,16 +22,30 @@ max_tokens 1000. The quality prompt is sent unformatted, as upstream does (its d
 The dedicated anomaly-correction IF prompt never fires upstream (it checks a folder name that does not
 exist); `--judge-option anomaly_prompt=1` uses it (labelled: not the official protocol).
 
-Parsing (per script): a JSON object holding the score key, else "<name> score: n" (colon optional in
-the common script, required in the knowledge script), "n/5", "n out of 5", and finally the first
-standalone digit 1-5 anywhere in the reply (which can pick up a wrong digit: every record says which
-rule fired and summaries count the fallbacks). The dual reply: JSON, else the two named patterns only.
-A score that stays None is skipped in the aggregation, as upstream; `max_attempts` (default 1) can ask
-again first. An image with no score at all is unscored, with its replies.
+Two copies of the scorer exist, and `--judge-option scorer=` says which one is reproduced:
+  bagel (default)  BAGEL's `eval/gen/kris/` (ByteDance-Seed/Bagel @ 056b5fd), the scripts behind the
+                   published BAGEL numbers that UNO compares with;
+  release          the benchmark release (mercurystraw/Kris_Bench), labelled in the judge identity
+                   and the summary.
+Parsing (per script): a JSON object holding the score key, else "<name> score: n" (common and view
+scripts: colon optional; knowledge script: optional in BAGEL's copy, required in the release), "n/5",
+"n out of 5", and finally the first standalone digit 1-5 anywhere in the reply (which can pick up a
+wrong digit: every record says which rule fired and summaries count the fallbacks). Where the JSON
+object holds the key with a null value, the knowledge script (both copies) returns None at once, while
+the shared extractor of the other scripts goes on to the patterns. The dual reply: the release reads
+the first flat {...} holding instruction_score, else `instruction score: n` / `knowledge score: n`;
+BAGEL's copy is more lenient: the whole reply as JSON, else the first balanced (nested) {...} block,
+else the patterns with optional quotes around the key (`"instruction_score": 3` in malformed JSON).
+A reply never obtained (API error on every transport retry) is an empty reply, as upstream: only that
+score is lost (`api_errors` in the record). `max_attempts` (default 1) can ask again for missing
+scores first. An image with no score at all is unscored, with its replies.
 
-Aggregation (the maintainers' method, BAGEL `eval/gen/kris/summarize.py`): every score s -> (s-1) x 25;
-per task and metric the mean; per dimension and knowledge type the pooled mean of all values; overall =
-the pooled mean of all normalised values (so tasks with KP, or more samples, weigh more).
+Aggregation (BAGEL `eval/gen/kris/summarize.py`): every score s -> (s-1) x 25; per task and metric the
+mean; per dimension and knowledge type the pooled mean of all values; overall = the pooled mean of all
+normalised values (so tasks with KP, or more samples, weigh more). BAGEL's metric scripts keep only the
+items with every score present (`collect_jsonl_to_dict`), so with scorer=bagel an image with any
+missing score is dropped whole (`images.dropped_incomplete`); the release keeps the item's other
+scores. The summary gives both aggregations under `aggregations`, the headline being the copy's own.
 """
 
 from __future__ import annotations
@@ -47,7 +61,7 @@ from PIL import Image
 
 from uno_bench.errors import UnoError
 from uno_bench.judges.protocol import ProtocolJudge, stats
-from uno_bench.judges.vlm import Answer, ImageInput, Query, text_sha256
+from uno_bench.judges.vlm import Answer, ImageInput, JudgeUnavailableError, Query, text_sha256
 from uno_bench.suites import kris_prompts as P
 from uno_bench.suites.base import Sample, Suite
 from uno_bench.suites.edit_common import (
@@ -61,8 +75,9 @@ from uno_bench.suites.edit_common import (
 from uno_bench.suites.edit_data import KRIS_DIR, find_images, require_images, sha256_file
 from uno_bench.suites.vqa import judge_label, judge_summary, stats_total
 
-PARSER_VERSION = 1
+PARSER_VERSION = 2
 MAX_TOKENS = 1000
+SCORERS = ("bagel", "release")  # which copy of the KRIS scorer is reproduced (module docstring)
 OFFICIAL_MODELS = ("gpt-4o",)
 METRICS = ("VC", "VQ", "IF", "KP")
 KNOWLEDGE_TASKS = ("abstract_reasoning", "mathematics", "practical_knowledge", "medicine", "rule-based_reasoning",
@@ -102,18 +117,19 @@ def _json_score(text: str, key: str) -> tuple[int | None, bool]:
         return None, False
 
 
-def parse_score(text: str | None, metric: str, script: str) -> tuple[int | None, str | None]:
-    """(score, which rule found it) for VC / IF / VQ replies, per the script's extractor."""
+def parse_score(text: str | None, metric: str, script: str, scorer: str = "bagel") -> tuple[int | None, str | None]:
+    """(score, which rule found it) for VC / IF / VQ replies, per the script's extractor in `scorer`'s copy."""
     text = text or ""
     key = f"{_NAMES[metric]}_score"
-    score, _ = _json_score(text, key)
+    score, found = _json_score(text, key)
     if score is not None:
         return score, "json"
+    if found and script == "knowledge":  # its own extractors return the JSON value, null included
+        return None, "json null"
     patterns: list[tuple[str, str]] = list(_DEFAULT_PATTERNS)
-    if script in ("common", "view"):
-        patterns.insert(0, (_NAMES[metric] + r"[_\s]*score\s*[:：]?\s*([1-5])", "named"))
-    elif script == "knowledge":
-        patterns.insert(0, (_NAMES[metric] + r"[_\s]*score\s*[:：]\s*([1-5])", "named"))
+    colon = r"[:：]" if (script == "knowledge" and scorer == "release") else r"[:：]?"
+    if script in ("common", "view", "knowledge"):
+        patterns.insert(0, (_NAMES[metric] + r"[_\s]*score\s*" + colon + r"\s*([1-5])", "named"))
     for pattern, rule in patterns:
         m = re.search(pattern, text, re.IGNORECASE | re.DOTALL)
         if m:
@@ -122,23 +138,61 @@ def parse_score(text: str | None, metric: str, script: str) -> tuple[int | None,
     return (int(m.group(1)), "first digit") if m else (None, None)
 
 
-def parse_dual(text: str | None) -> dict[str, tuple[int | None, str | None]]:
-    """IF and KP from the knowledge script's dual reply: JSON, else the two named patterns (no digit fallback)."""
+def _balanced_block(text: str) -> str | None:
+    """The first {...} whose braces balance (nested objects included), as BAGEL's extract_json_block."""
+    depth, start = 0, None
+    for i, c in enumerate(text):
+        if c == "{":
+            start = i if start is None else start
+            depth += 1
+        elif c == "}" and depth:
+            depth -= 1
+            if depth == 0 and start is not None:
+                return text[start : i + 1]
+    return None
+
+
+def parse_dual(text: str | None, scorer: str = "bagel") -> dict[str, tuple[int | None, str | None]]:
+    """IF and KP from the knowledge script's dual reply (no digit fallback), per `scorer`'s copy."""
     text = text or ""
-    match = re.search(r"\{[^{}]*instruction_score[^{}]*\}", text, re.DOTALL)
-    if match:
+    if scorer == "bagel":
+        data: Any = None
         try:
-            data = json.loads(match.group(0))
-            i, k = data.get("instruction_score"), data.get("knowledge_score")
-            return {"IF": (int(i) if i is not None else None, "json" if i is not None else None),
-                    "KP": (int(k) if k is not None else None, "json" if k is not None else None)}
-        except Exception:  # noqa: BLE001 - as upstream: fall back to the patterns
-            pass
-    out: dict[str, tuple[int | None, str | None]] = {}
+            data = json.loads(text)
+        except ValueError:
+            block = _balanced_block(text)
+            try:
+                data = json.loads(block) if block else None
+            except ValueError:
+                data = None
+        if data:
+            if not isinstance(data, dict):  # BAGEL's code crashes here and loses the image's results
+                return {"IF": (None, "not a JSON object"), "KP": (None, "not a JSON object")}
+            out: dict[str, tuple[int | None, str | None]] = {}
+            for metric in ("IF", "KP"):
+                value = data.get(f"{_NAMES[metric]}_score")
+                try:
+                    out[metric] = (int(value), "json") if value is not None else (None, "json null")
+                except (TypeError, ValueError):  # BAGEL's int() raises: no score either way
+                    out[metric] = (None, "json not a number")
+            return out
+        named = r'"?{}[_\s]*score"?\s*:\s*([1-5])'
+    else:
+        match = re.search(r"\{[^{}]*instruction_score[^{}]*\}", text, re.DOTALL)
+        if match:
+            try:
+                data = json.loads(match.group(0))
+                i, k = data.get("instruction_score"), data.get("knowledge_score")
+                return {"IF": (int(i) if i is not None else None, "json" if i is not None else None),
+                        "KP": (int(k) if k is not None else None, "json" if k is not None else None)}
+            except Exception:  # noqa: BLE001 - as upstream: fall back to the patterns
+                pass
+        named = r"{}[_\s]*score\s*[:：]\s*([1-5])"
+    result: dict[str, tuple[int | None, str | None]] = {}
     for metric in ("IF", "KP"):
-        m = re.search(_NAMES[metric] + r"[_\s]*score\s*[:：]\s*([1-5])", text, re.IGNORECASE)
-        out[metric] = (int(m.group(1)), "named") if m else (None, None)
-    return out
+        m = re.search(named.format(_NAMES[metric]), text, re.IGNORECASE)
+        result[metric] = (int(m.group(1)), "named") if m else (None, None)
+    return result
 
 
 def normalise(score: float) -> float:
@@ -220,11 +274,15 @@ class KrisSuite(Suite):
         anomaly = options.get("anomaly_prompt", "0")
         if anomaly not in ("0", "1"):
             raise UnoError(f"--judge-option anomaly_prompt must be 0 or 1, not {anomaly!r}")
+        scorer = options.get("scorer", "bagel")
+        if scorer not in SCORERS:
+            raise UnoError(f"--judge-option scorer must be {' or '.join(SCORERS)}, not {scorer!r}")
         protocol = {"suite": "kris", "parser_version": PARSER_VERSION, "max_tokens": MAX_TOKENS,
                     "prompts": text_sha256(json.dumps(P.ALL, sort_keys=True, ensure_ascii=False)),
-                    "max_attempts": protocol_option(options, "max_attempts", 1), "anomaly_prompt": anomaly == "1"}
-        judge = load_edit_judge(name, options, protocol, {"max_attempts", "anomaly_prompt"}, OFFICIAL_MODELS,
-                                "not KRIS-Bench's GPT-4o judge; not comparable with published numbers")
+                    "max_attempts": protocol_option(options, "max_attempts", 1), "anomaly_prompt": anomaly == "1",
+                    "scorer": scorer}
+        judge = load_edit_judge(name, options, protocol, {"max_attempts", "anomaly_prompt", "scorer"},
+                                OFFICIAL_MODELS, "not KRIS-Bench's GPT-4o judge; not comparable with published numbers")
         if anomaly == "1":  # a protocol change: never labelled official
             judge.official = False
             judge.note = "anomaly_prompt=1: the dedicated anomaly-correction IF prompt (not the official protocol)"
@@ -277,11 +335,14 @@ class KrisSuite(Suite):
     def judge(self, judge: ProtocolJudge, sample: Sample, index: int, image: Image.Image, path: Path) -> dict[str, Any]:
         category = sample.metadata["category"]
         script = SCRIPTS[category]
+        scorer = judge.protocol.get("scorer", "bagel")
         wanted = ("VC", "IF", "KP", "VQ") if script == "knowledge" else ("VC", "IF", "VQ")
         scores: dict[str, int | None] = {m: None for m in wanted}
         rules: dict[str, str | None] = {m: None for m in wanted}
         replies: dict[str, str | None] = {}
         answers: list[Answer] = []
+        api_errors: dict[str, str] = {}
+        lost = {"calls": 0, "retries": 0}
         attempts = 0
         for attempt in range(judge.protocol["max_attempts"]):
             queries = {k: v for k, v in self._queries(judge, sample, path, image, attempt).items()
@@ -289,26 +350,43 @@ class KrisSuite(Suite):
             if not queries:
                 break
             attempts += 1
-            got = dict(zip(queries, judge.ask(list(queries.values())), strict=True))
-            answers += got.values()
-            for key, answer in got.items():
+            for key, query in queries.items():  # one at a time: a failed call loses only its own score
+                try:
+                    [answer] = judge.ask([query])
+                except JudgeUnavailableError as exc:  # upstream: an empty reply after its retries
+                    api_errors[key] = str(exc)
+                    for field_ in lost:
+                        lost[field_] += exc.record_fields["judge_stats"][field_]
+                    replies[key] = None
+                    continue
+                answers.append(answer)
+                api_errors.pop(key, None)
                 replies[key] = answer.text
-                parsed = parse_dual(answer.text) if key == "DUAL" else {key: parse_score(answer.text, key, script)}
+                parsed = (parse_dual(answer.text, scorer) if key == "DUAL"
+                          else {key: parse_score(answer.text, key, script, scorer)})
                 for metric, (value, rule) in parsed.items():
                     if scores[metric] is None:
                         scores[metric], rules[metric] = value, rule
         dimension, ktype = TAXONOMY[category]
+        judge_stats = stats(answers)
+        judge_stats["calls"] += lost["calls"]
+        judge_stats["retries"] += lost["retries"]
         base = {"prompt": sample.prompt, "category": category, "dimension": dimension, "knowledge_type": ktype,
-                "replies": replies, "judge": judge_label(judge),
-                "judge_stats": {**stats(answers), "attempts": attempts}}
+                "replies": replies, "judge": judge_label(judge), "scorer": scorer,
+                "api_errors": api_errors, "judge_stats": {**judge_stats, "attempts": attempts}}
         present = {m: s for m, s in scores.items() if s is not None}
         if not present:
-            raise UnparseableReplyError(f"no score in any of the {len(answers)} judge replies", base)
+            why = f"API errors: {', '.join(sorted(api_errors))}" if api_errors else "no score"
+            raise UnparseableReplyError(f"no score in any of the {len(wanted)} metrics ({why})", base)
         normalised = {m: normalise(s) for m, s in present.items()}
+        complete = len(present) == len(scores)
+        mean = sum(normalised.values()) / len(normalised)
         return {**base, "scores": scores, "parse_rules": rules, "normalised": normalised,
-                "missing": [m for m, s in scores.items() if s is None],
+                "missing": [m for m, s in scores.items() if s is None], "complete": complete,
                 "out_of_range": [m for m, s in present.items() if not 1 <= s <= 5],
-                "score": sum(normalised.values()) / len(normalised), "weight": len(normalised)}
+                # what the copy's aggregation counts: BAGEL's drops an incomplete image whole
+                "score": mean if complete or scorer == "release" else None, "score_present": mean,
+                "weight": len(normalised)}
 
     def unscored_record(self, sample: Sample, relpath: str | None, reason: str) -> dict[str, Any]:
         dimension, ktype = TAXONOMY[sample.metadata["category"]]
@@ -339,32 +417,56 @@ def _pool(records: list[dict[str, Any]]) -> dict[str, Any]:
     return out
 
 
-def summarize(records: list[dict[str, Any]], tasks: tuple[str, ...] = ()) -> dict[str, Any]:
-    scored = [r for r in records if r.get("scored")]
-
+def _aggregate(scored: list[dict[str, Any]], tasks: tuple[str, ...]) -> dict[str, Any]:
     def grouped(field: str, order: list[str]) -> dict[str, Any]:
         groups: dict[str, list[dict[str, Any]]] = {}
         for r in scored:
             groups.setdefault(r[field], []).append(r)
         return {g: _pool(groups[g]) for g in [*[o for o in order if o in groups], *sorted(set(groups) - set(order))]}
 
-    by_task = grouped("category", list(tasks))
-    rules: dict[str, int] = {}
-    for r in scored:
-        for rule in (r.get("parse_rules") or {}).values():
-            rules[str(rule)] = rules.get(str(rule), 0) + 1
     overall = _pool(scored)
     return {
         "overall": overall["AVG"],
-        "overall_definition": "pooled mean of every normalised (s - 1) x 25 score (VC, VQ, IF and KP where judged)",
-        "categories": by_task,
+        "categories": grouped("category", list(tasks)),
         "dimensions": grouped("dimension", list(dict.fromkeys(d for d, _ in TAXONOMY.values()))),
         "knowledge_types": grouped("knowledge_type", ["Factual", "Conceptual", "Procedural"]),
         "metrics": {m: overall[m] for m in METRICS if m in overall},
         "values": overall["n_values"],
-        "images": {"judged": len(scored), "unscored_no_score": sum("no score in any" in str(r.get("unscored_reason"))
-                                                                    for r in records),
-                   "with_missing_scores": sum(1 for r in scored if r.get("missing"))},
+    }
+
+
+def _complete(r: dict[str, Any]) -> bool:
+    return bool(r.get("complete", not r.get("missing")))
+
+
+def summarize(records: list[dict[str, Any]], tasks: tuple[str, ...] = ()) -> dict[str, Any]:
+    scored = [r for r in records if r.get("scored")]
+    scorer = next((r["scorer"] for r in scored if r.get("scorer")), "bagel")
+    every_score = _aggregate(scored, tasks)
+    complete_only = _aggregate([r for r in scored if _complete(r)], tasks)
+    headline = complete_only if scorer == "bagel" else every_score
+    rules: dict[str, int] = {}
+    for r in scored:
+        for rule in (r.get("parse_rules") or {}).values():
+            rules[str(rule)] = rules.get(str(rule), 0) + 1
+    incomplete = sum(1 for r in scored if not _complete(r))
+    return {
+        **headline,
+        "scorer": scorer,
+        "overall_definition": "pooled mean of every normalised (s - 1) x 25 score (VC, VQ, IF and KP where judged)"
+        + (", over the images with every score present (BAGEL's eval/gen/kris scripts drop the others)"
+           if scorer == "bagel" else ", every present score counted (the release's scripts)"),
+        "aggregations": {
+            "complete_images_only": {"overall": complete_only["overall"], "values": complete_only["values"],
+                                     "label": "BAGEL eval/gen/kris: items with any missing score dropped"},
+            "every_present_score": {"overall": every_score["overall"], "values": every_score["values"],
+                                    "label": "release: an item's missing score skipped, its others kept"},
+        },
+        "images": {"judged": len(scored),
+                   "unscored_no_score": sum("no score in any" in str(r.get("unscored_reason")) for r in records),
+                   "with_missing_scores": incomplete,
+                   "dropped_incomplete": incomplete if scorer == "bagel" else 0,
+                   "with_api_errors": sum(1 for r in scored if r.get("api_errors"))},
         "parse_rules": dict(sorted(rules.items())),
         "first_digit_fallbacks": rules.get("first digit", 0),
         "out_of_range_scores": sum(len(r.get("out_of_range") or []) for r in scored),

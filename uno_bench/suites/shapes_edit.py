@@ -26,6 +26,7 @@ from typing import Any
 from PIL import Image
 
 from uno_bench.errors import UnoError
+from uno_bench.judges.replay import RECORD_KEY, recording_pair
 from uno_bench.shapes.edit_scoring import EditScoringOptions, read_objects, score_edit
 from uno_bench.shapes.edits import EDIT_KINDS, SceneEdit, generate_edit_suite
 from uno_bench.suites.base import Sample, Suite
@@ -102,8 +103,10 @@ class ShapesEditSuite(Suite):
             except ValueError:
                 raise UnoError(f"--judge-option {key}={options[key]!r} is not a number") from None
         rest = {k: v for k, v in options.items() if k not in _OPTION_KEYS}
-        return ShapesEditJudge(load_role(detector_name, "detector", rest),
-                               load_role(colors_name or detector_name, "colors", rest), EditScoringOptions(**rule))
+        record = rest.pop(RECORD_KEY, None)
+        detector, colors = recording_pair(load_role(detector_name, "detector", rest),
+                                          load_role(colors_name or detector_name, "colors", rest), record)
+        return ShapesEditJudge(detector, colors, EditScoringOptions(**rule))
 
     def judge(self, judge: ShapesEditJudge, sample: Sample, index: int, image: Image.Image,
               path: Path) -> dict[str, Any]:

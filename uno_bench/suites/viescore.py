@@ -16,8 +16,9 @@ Reply parsing re-implements VIEScore's `mllm_output_to_dict` (its behaviour, not
 3. newlines removed, parsed as JSON, a non-list "score" wrapped in a list; if the JSON is invalid,
    one repair pass (quote bare keys; wrap bare numbers in a list, keep true/false/null, quote other
    values) and a second parse, whose "score" is *not* wrapped.
-Unlike VIEScore this never guesses: where the official code draws a random 0-10 score on its second
-try, the reply here is a parse failure. The scores must then be a non-empty list of numbers (the
+By default this never guesses: where the official code draws a random 0-10 score on its second
+try (a reply with no "{...}" in it, an empty one included: `official_would_guess`), the reply here is a
+parse failure; GEdit's `guess_seed=` option reproduces the guess with a seeded generator. The scores must then be a non-empty list of numbers (the
 official code takes their min and would crash, and retry, on anything else).
 """
 
@@ -144,6 +145,17 @@ def parse_reply(text: str | None) -> dict[str, Any] | str:
         return "no 'score' in the JSON"
     data["parsed_as"] = "repaired json"
     return data
+
+
+def official_would_guess(text: str | None) -> bool:
+    """Whether VIEScore, on its give-up try, replaces this reply by `random.randint(0, 10)`: its guess
+    branch is taken where no delimited body and no "{...}" is found (before any bare-list check), so an
+    empty reply (an API error upstream) and a bare "[6, 0]" are guessed too."""
+    if not text:
+        return True
+    if text.count(DELIMITER) == 2:
+        return False
+    return text.find("{") == -1 or text.rfind("}") == -1
 
 
 def scores_of(parsed: dict[str, Any] | str) -> list[float] | str:

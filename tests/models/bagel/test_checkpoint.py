@@ -130,6 +130,32 @@ def test_config_that_disagrees_with_weights_is_refused(tiny_ckpt, tmp_path):
         checkpoint.load(bad)
 
 
+def test_a_smaller_vae_without_vae_config_names_the_file_to_add(tiny_ckpt, tmp_path):
+    """Without vae_config.json the full-size FLUX VAE is assumed; a smaller ae.safetensors gets one line
+    that names the missing file and the shape read off the tensors, not hundreds of shape mismatches."""
+    from uno_bench.models.bagel.checkpoint import _safetensors_shapes
+    from uno_bench.models.bagel.vae import shape_from_flux_keys
+
+    bad = _copy(tiny_ckpt, tmp_path / "bad")
+    saved = json.loads((bad / "vae_config.json").read_text())
+    (bad / "vae_config.json").unlink()
+    with pytest.raises(UnoError) as err:
+        checkpoint.load(bad)
+    msg = str(err.value)
+    assert "\n" not in msg and "shape mismatch" not in msg
+    assert str(bad / "vae_config.json") in msg
+    assert f"ch={saved['ch']}, ch_mult={saved['ch_mult']}, num_res_blocks={saved['num_res_blocks']}" in msg
+    assert f"z_channels={saved['z_channels']}" in msg and "norm_num_groups" in msg
+    found = shape_from_flux_keys(_safetensors_shapes(tiny_ckpt / "ae.safetensors"))
+    assert found == {k: tuple(saved[k]) if k == "ch_mult" else saved[k] for k in found}
+    with torch.device("meta"):  # the full-size FLUX VAE reads back as the defaults: never refused
+        flux = diffusers_to_flux(build_autoencoder(BAGEL_7B.vae).state_dict(), BAGEL_7B.vae)
+    assert shape_from_flux_keys({k: list(v.shape) for k, v in flux.items()}) == {
+        k: getattr(BAGEL_7B.vae, k) for k in found}
+    (bad / "vae_config.json").write_text(json.dumps(saved))  # adding the file fixes it
+    assert checkpoint.load(bad, dtype=torch.float32).codec is not None
+
+
 def test_truncated_and_missing_files(tiny_ckpt, tmp_path):
     bad = _copy(tiny_ckpt, tmp_path / "bad")
     data = (bad / "ema.safetensors").read_bytes()

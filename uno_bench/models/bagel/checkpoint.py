@@ -20,10 +20,16 @@ import torch
 from torch import nn
 
 from uno_bench.errors import UnoError
-from uno_bench.models.bagel.config import BagelConfig, read_config, write_config
+from uno_bench.models.bagel.config import VAE_CONFIG_FILE, BagelConfig, read_config, write_config
 from uno_bench.models.bagel.model import Bagel
 from uno_bench.models.bagel.tokenizer import BagelTokenizer
-from uno_bench.models.bagel.vae import LatentCodec, build_autoencoder, diffusers_to_flux, flux_to_diffusers
+from uno_bench.models.bagel.vae import (
+    LatentCodec,
+    build_autoencoder,
+    check_vae_shape,
+    diffusers_to_flux,
+    flux_to_diffusers,
+)
 
 WEIGHTS_FILE = "ema.safetensors"
 AE_FILE = "ae.safetensors"
@@ -160,6 +166,10 @@ def load(spec: str | Path, dtype: torch.dtype = torch.bfloat16, device: str | to
     the official app does)."""
     folder = resolve_checkpoint(spec)
     config = read_config(folder)
+    # Without vae_config.json the FLUX VAE is assumed, and the model's latent layers are sized by it:
+    # check the autoencoder file first, so a smaller one is named instead of failing as shape mismatches.
+    if config.visual_gen and not (folder / VAE_CONFIG_FILE).exists() and (folder / AE_FILE).is_file():
+        check_vae_shape(config.vae, _safetensors_shapes(folder / AE_FILE), folder / AE_FILE, VAE_CONFIG_FILE)
     device = torch.device(device)
     with torch.device("meta"):
         model = Bagel(config)

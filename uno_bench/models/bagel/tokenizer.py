@@ -1,5 +1,6 @@
-"""Tokenizer: Qwen2's BPE for the official model (`tokenizer.json` in the checkpoint folder), or
-any `tokenizers` JSON (the tiny model's word-level vocabulary), plus BAGEL's four special tokens.
+"""Tokenizer: Qwen2's BPE for the official model (`tokenizer.json` in the checkpoint folder, else
+transformers' Qwen2 tokenizer built from `vocab.json` + `merges.txt`, as BAGEL's own code builds it),
+or any `tokenizers` JSON (the tiny model's word-level vocabulary), plus BAGEL's four special tokens.
 
 BAGEL's `add_special_tokens` only adds the four tokens when missing; the Qwen2.5 vocabulary has
 all of them (ids 151644, 151645, 151652, 151653), so nothing is added and the vocabulary keeps
@@ -35,12 +36,7 @@ class BagelTokenizer:
             return cls(Tokenizer.from_file(str(path)))
         vocab, merges = Path(folder) / "vocab.json", Path(folder) / "merges.txt"
         if vocab.exists() and merges.exists():
-            from tokenizers import decoders, models, pre_tokenizers
-
-            tok = Tokenizer(models.BPE.from_file(str(vocab), str(merges)))
-            tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
-            tok.decoder = decoders.ByteLevel()
-            return cls(tok)
+            return cls(qwen2_backend(Path(folder)))
         raise UnoError(f"no tokenizer in {folder}: expected {TOKENIZER_FILE} (or vocab.json + merges.txt)")
 
     def save(self, folder: Path) -> None:
@@ -64,6 +60,22 @@ class BagelTokenizer:
         if s.eos in ids:
             ids = ids[: ids.index(s.eos)]
         return self.decode(ids)
+
+
+def qwen2_backend(folder: Path):
+    """The `tokenizers` backend of transformers' Qwen2 tokenizer built from vocab.json + merges.txt,
+    as BAGEL builds it (`Qwen2Tokenizer.from_pretrained`): NFC normalisation, Qwen2's split regex
+    (digits one by one, a space kept apart from a following digit), byte-level BPE. Not GPT-2's
+    pre-tokenisation, which merges "12" and " 1" and skips NFC."""
+    import transformers
+
+    # transformers 4.x: the fast class converts the slow one (same normaliser and regex); 5.x: one class.
+    cls = getattr(transformers, "Qwen2TokenizerFast", None) or transformers.Qwen2Tokenizer
+    try:
+        tok = cls.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise UnoError(f"{folder}: cannot build the Qwen2 tokenizer from vocab.json + merges.txt ({exc})") from None
+    return tok.backend_tokenizer
 
 
 def word_level_tokenizer(words: list[str]) -> BagelTokenizer:

@@ -9,12 +9,15 @@ so official files load unchanged and our own checkpoints are written in the offi
 from __future__ import annotations
 
 import re
+from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 from PIL import Image
 from torch import Tensor, nn
 
+from uno_bench.errors import UnoError
 from uno_bench.models.bagel.config import VAEConfig
 
 
@@ -37,6 +40,43 @@ def build_autoencoder(cfg: VAEConfig) -> nn.Module:
         use_quant_conv=False,  # FLUX has no quant convs
         use_post_quant_conv=False,
     )
+
+
+# ----------------------------------------------------------------------------- shape from the file
+
+
+def shape_from_flux_keys(shapes: dict[str, list[int]]) -> dict[str, Any] | None:
+    """The architecture fields an ae.safetensors (FLUX key space) shows in its tensor shapes: in/out
+    channels, ch, ch_mult, num_res_blocks, z_channels. None when the file is not in that key space.
+    (norm_num_groups, scale_factor and shift_factor are not visible in any shape.)"""
+    conv_in, conv_out = shapes.get("encoder.conv_in.weight"), shapes.get("encoder.conv_out.weight")
+    dec_out = shapes.get("decoder.conv_out.weight")
+    if not (conv_in and conv_out and dec_out):
+        return None
+    ch = conv_in[0]
+    levels = sorted({int(m.group(1)) for k in shapes if (m := re.match(r"encoder\.down\.(\d+)\.", k))})
+    if not levels or ch <= 0:
+        return None
+    widths = [shapes.get(f"encoder.down.{i}.block.0.conv1.weight", [0])[0] for i in levels]
+    blocks = {int(m.group(1)) for k in shapes if (m := re.match(r"encoder\.down\.0\.block\.(\d+)\.", k))}
+    return {"ch": ch, "ch_mult": tuple(w // ch for w in widths), "num_res_blocks": len(blocks),
+            "z_channels": conv_out[0] // 2, "in_channels": conv_in[1], "out_ch": dec_out[0]}
+
+
+def check_vae_shape(cfg: VAEConfig, shapes: dict[str, list[int]], path: Path, config_file: str) -> None:
+    """Refuse, in one line naming the file to add, an ae.safetensors whose shapes are not the assumed
+    FLUX VAE's (a checkpoint folder without `config_file` is assumed to hold the full-size one)."""
+    found = shape_from_flux_keys(shapes)
+    if found is None:
+        return  # not FLUX keys: the strict key check that follows names the problem
+    assumed = {k: getattr(cfg, k) for k in found}
+    if found == assumed:
+        return
+    show = ", ".join(f"{k}={list(v) if isinstance(v, tuple) else v}" for k, v in found.items())
+    raise UnoError(f"{path} holds a different autoencoder ({show}) than the full-size FLUX VAE assumed when "
+                   f"{config_file} is absent; add {path.parent / config_file} with these fields plus the "
+                   "norm_num_groups, scale_factor and shift_factor it was trained with (uno writes the file "
+                   "when it saves a non-FLUX VAE)")
 
 
 # ----------------------------------------------------------------------------- key translation
