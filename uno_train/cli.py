@@ -152,3 +152,7 @@ def ablate(
 
 def main() -> None:
     run_app(app, ())
+
+
+if __name__ == "__main__":  # `python -m uno_train.cli` / `torchrun -m uno_train.cli`, like uno_bench.cli
+    main()

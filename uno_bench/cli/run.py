@@ -67,7 +67,27 @@ def _execute(opts: RunOptions) -> RunResult:
         dist.close()
     if dist.is_main:
         _report(result, " (rank 0's share)" if dist.world_size > 1 else "")
+    problem = partial_failure(result)
+    if problem:  # every good image and record is kept; exit 1 so scripts notice (docs/faults.md)
+        _console.print(f"[red]partial failure[/]: {problem}; rerun the same command to retry them", highlight=False)
+        raise typer.Exit(1)
     return result
+
+
+def partial_failure(result: RunResult) -> str | None:
+    """What a run could not produce (this rank's view), or None when nothing is missing."""
+    parts = []
+    if result.generate and result.generate.failed:
+        parts.append(f"{len(result.generate.failed)} image(s) failed to generate "
+                     f"(reasons: {result.run_dir}/generate_errors.rank-*.jsonl)")
+    if result.summary:
+        cov = result.summary["coverage"]
+        missing = cov["expected"] - cov["scored"]
+    else:
+        missing = result.score.unscored if result.score else 0
+    if missing:
+        parts.append(f"{missing} image(s) unscored (reasons: unscored_reason in {result.run_dir}/records.jsonl)")
+    return "; ".join(parts) or None
 
 
 def _report(result: RunResult, share: str) -> None:

@@ -22,7 +22,7 @@ from uno_bench.errors import UnoError
 from uno_bench.models.adapter import EditRequest, GenerationRequest, ModelAdapter
 from uno_bench.models.settings import SamplerSettings
 from uno_bench.runs import manifest
-from uno_bench.runs.atomic import png_complete, sweep_temp, write_png, write_text
+from uno_bench.runs.atomic import WriteError, png_complete, sweep_temp, write_png, write_text
 from uno_bench.runs.distributed import Dist
 from uno_bench.runs.plan import Item, Plan, safe_relpath
 from uno_bench.runs.progress import note, progress
@@ -122,6 +122,8 @@ def _draw(
                 for item in batch
             ]
             images = adapter.generate(requests)
+    except WriteError:
+        raise  # a full or read-only disk stops the run; it is not this image's fault
     except UnoError as exc:
         if len(batch) > 1:
             for item in batch:
