@@ -95,6 +95,14 @@ def _load(ckpt: str, precision, device, batch_size, **settings):
     return BagelAdapter(ckpt, precision=precision, device=device, batch_size=batch_size, **settings)
 
 
+def _warn_prompts(adapter, prompts: list[str]) -> None:
+    from uno_bench.models import prompt_check
+
+    warning = prompt_check.warning(prompt_check.prompt_report(adapter, prompts))
+    if warning:
+        typer.echo(warning, err=True)
+
+
 STEPS = typer.Option(None, "--steps", help="Points of the shifted schedule (BAGEL: 50 = 49 evaluations).")
 SHIFT = typer.Option(None, "--shift", help="Timestep shift s in s*t/(1+(s-1)*t) (BAGEL: 3.0).")
 CFG_TEXT = typer.Option(None, "--cfg-text", help="Text guidance scale (BAGEL: 4.0). <= 1 disables guidance.")
@@ -139,6 +147,7 @@ def generate(
         width=w, height=h, **sampler_overrides(steps, shift, cfg_text, cfg_img, cfg_interval, renorm, renorm_min))
     adapter = _load(ckpt, precision, device, batch_size, settings=settings)
     adapter.loaded.config.validate_image_size(w, h)
+    _warn_prompts(adapter, prompts)
     requests = [GenerationRequest(p, seed + i, w, h) for i, p in enumerate(prompts)]
     images = adapter.generate(requests)
     if single:
@@ -170,6 +179,7 @@ def edit(
     settings = EDIT_DEFAULTS.with_overrides(**sampler_overrides(steps, shift, cfg_text, cfg_img, cfg_interval,
                                                                 renorm, renorm_min))
     adapter = _load(ckpt, precision, device, 1, edit_settings=settings)
+    _warn_prompts(adapter, [instruction])
     result = adapter.edit([EditRequest(src, instruction, seed)])[0]
     save_image(result, out)
     typer.echo(str(out))

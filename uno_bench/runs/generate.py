@@ -19,6 +19,7 @@ from typing import Any
 from PIL import Image
 
 from uno_bench.errors import UnoError
+from uno_bench.models import prompt_check
 from uno_bench.models.adapter import EditRequest, GenerationRequest, ModelAdapter
 from uno_bench.models.settings import SamplerSettings
 from uno_bench.runs import manifest
@@ -169,6 +170,12 @@ def generate_images(
         "generation": generation_section(adapter, settings, batch_size),
         "environment": manifest.environment(),
     }
+    report_prompts = prompt_check.prompt_report(adapter, [s.prompt for s in plan.samples if s.id not in plan.invalid])
+    if report_prompts is not None:
+        sections["prompts"] = report_prompts  # what the model could not read whole, counted once per run
+        warn = prompt_check.warning(report_prompts)
+        if warn:
+            note(f"[yellow]{warn}[/]", dist.is_main)
     manifest.reconcile_ranks(run_dir, sections, dist)
 
     root = run_dir / IMAGES
