@@ -7,7 +7,7 @@ white) and float samples at 1 (a float TIFF becomes near black). Here:
   F            (32-bit float)          0..1 when its maximum is <= 1 (x 255), else 0..255 (clamped)
   1, L, P, RGB, CMYK, YCbCr            Pillow's own conversion (exact for these)
   any alpha    (LA, RGBA, PA, P with transparency, La, RGBa)  composited over white, as BAGEL does
-Modes Pillow cannot turn into RGB (LAB, HSV, multi-channel float) are refused with a UnoError.
+Modes Pillow cannot turn into RGB (e.g. premultiplied La) are refused with a UnoError.
 """
 
 from __future__ import annotations

@@ -56,7 +56,7 @@ def _read(path: Path) -> dict[str, Any] | None:
 
 
 def _legacy(out: Path) -> tuple[str | None, dict[str, Any]] | None:
-    """(command, the part of the configuration it recorded) for a folder without uno_train.json."""
+    """(command, the part of the configuration it recorded) for a folder without a binding uno_train.json."""
     done = _read(out / "post_train.json")
     if done is not None:
         return "post-train", {k: done[k] for k in ("base_checkpoint", "uno", "train", "data") if k in done}
@@ -76,8 +76,9 @@ def claim(out: Path, command: str, config: dict[str, Any], write: bool = True) -
     """Refuse `out` if another command or configuration made it; otherwise record ours (write=True)."""
     out = Path(out)
     config = plain(config)
-    found = _read(out / MANIFEST)
-    legacy = None if found is not None else _legacy(out)
+    # A record with nothing made under it yet (the first run failed early, e.g. on bad data) binds nothing.
+    found = _read(out / MANIFEST) if holds_results(out) else None
+    legacy = None if found is not None or (out / MANIFEST).exists() else _legacy(out)
     if found is not None:
         made_by, recorded, mine = found.get("command"), found.get("config", {}), config
     elif legacy is not None:  # compare what the old folder recorded, no more
@@ -95,6 +96,12 @@ def claim(out: Path, command: str, config: dict[str, Any], write: bool = True) -
                        "use another --out, or the same settings to resume or reuse it")
     if write and found is None:
         write_json(out / MANIFEST, {"command": command, "config": config})
+
+
+def holds_results(out: Path) -> bool:
+    """Whether any training output is in `out`: a checkpoint, a finished result, a trained autoencoder."""
+    return any((Path(out) / rel).exists() for rel in ("latest", "checkpoints", "post_train.json", "recipe.json",
+                                                      "vae/vae.json"))
 
 
 @contextmanager

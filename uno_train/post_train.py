@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 
 from uno_bench.models.bagel import checkpoint
+from uno_bench.models.bagel.config import read_config
 from uno_train import outdir
 from uno_train.data import CaptionFolderSource, DataSource, ShapesSource
 from uno_train.guard import guard_all_bad
@@ -56,14 +57,15 @@ def post_train(ckpt: str, out: Path, uno: UnoConfig, train: TrainConfig, data: s
                log=print, progress: bool = True) -> dict:
     out = Path(out)
     cfg = replace(train, freeze=tuple(uno.freeze), weights={**train.weights, **uno.weights})
+    base = read_config(checkpoint.resolve_checkpoint(ckpt))  # a wrong --ckpt or --data fails before OUT is touched
+    image_size = min(base.vae_transform.max_size, 512)  # shapes images: the model's native size, capped
+    source = guard_all_bad(make_source(data, image_size, train.seed))
     config = run_config(ckpt, uno, cfg, data)
     outdir.claim(out, "post-train", config)  # another configuration is refused before anything is written
     if (out / DONE).exists():
         log(f"{out} is already post-trained with these settings; reusing it")
         return json.loads((out / DONE).read_text())
     loaded = checkpoint.load(ckpt, dtype=torch.float32)
-    image_size = min(loaded.config.vae_transform.max_size, 512)  # shapes images: the model's native size, capped
-    source = guard_all_bad(make_source(data, image_size, train.seed))
     objective = UnoObjective(uno, loaded.model)
     trainer = Trainer(loaded, source, cfg, out, objective=objective, log=log)
     if trainer.latest_checkpoint() is not None:

@@ -69,7 +69,8 @@ def _execute(opts: RunOptions) -> RunResult:
         _report(result, " (rank 0's share)" if dist.world_size > 1 else "")
     problem = partial_failure(result)
     if problem:  # every good image and record is kept; exit 1 so scripts notice (docs/faults.md)
-        _console.print(f"[red]partial failure[/]: {problem}; rerun the same command to retry them", highlight=False)
+        _console.print(f"[red]partial failure[/]: {problem}; every good result is kept; rerun the same command to "
+                       "retry the rest", highlight=False, soft_wrap=True)
         raise typer.Exit(1)
     return result
 
@@ -87,6 +88,8 @@ def partial_failure(result: RunResult) -> str | None:
         missing = result.score.unscored if result.score else 0
     if missing:
         parts.append(f"{missing} image(s) unscored (reasons: unscored_reason in {result.run_dir}/records.jsonl)")
+    elif not result.score and result.generate and result.generate.refused:  # generate stage alone
+        parts.append(f"{result.generate.refused} image(s) not drawn: their rows were refused (reasons above)")
     return "; ".join(parts) or None
 
 

@@ -39,6 +39,7 @@ class GenerateReport:
     skipped: int = 0  # already complete on disk
     written: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
+    refused: int = 0  # images of this rank's samples whose rows were refused (plan.invalid): never drawn
 
 
 def generation_section(
@@ -183,6 +184,7 @@ def generate_images(
     todo: list[Item] = []
     for sample in dist.shard(plan.samples):  # the same share as the score stage's
         if sample.id in plan.invalid:
+            report.refused += plan.images_per_prompt
             continue
         items = plan.items_of(sample)
         _prepare_sample(plan, items, root)
