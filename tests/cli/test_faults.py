@@ -282,6 +282,20 @@ FAULTS: list[Fault] = [
     Fault("unigenbench row: missing columns", ("uno-bench", "run", "unigenbench", *ORACLE, "--prompts-file", "u.csv"),
           2, "expected columns index, prompt_en, sub_dims_en",
           setup=lambda c: (c.tmp / "u.csv").write_text("id,prompt\n1,a\n")),
+    # ---- judge endpoint faults: a missing key is one line; an unreachable endpoint leaves images unscored
+    Fault("judge: API key missing", ("uno-bench", "run", "unigenbench", *ORACLE, "--prompts-file", "u.csv",
+                                     "--images-per-prompt", "1", "--judge", "gemini-2.5-pro", "--run-dir", "run"), 2,
+          "needs an API key in $GEMINI_API_KEY", setup=lambda c: (c.env.pop("GEMINI_API_KEY", None),
+                                                                  _unigenbench_csv(c.tmp / "u.csv", ["1"]))),
+    Fault("judge: endpoint unreachable", ("uno-bench", "run", "unigenbench", *ORACLE, "--prompts-file", "u.csv",
+                                          "--images-per-prompt", "1", "--judge", "openai", "--judge-option",
+                                          "base_url=http://127.0.0.1:9/v1", "--judge-option", "model=m",
+                                          "--judge-option", "retries=0", "--run-dir", "run"), 1,
+          "1 image(s) unscored (reasons: unscored_reason in run/records.jsonl)",
+          setup=lambda c: _unigenbench_csv(c.tmp / "u.csv", ["1"]),
+          intact=lambda c, _: [r["unscored_reason"].startswith("judge failed") for r in
+                               read_lines(c.tmp / "run" / "records.jsonl")] == [True]
+          and len(list((c.tmp / "run" / "images").glob("*.png"))) == 1),
     # ---- seen in passing: an unknown class is refused before its image is drawn
     Fault("metadata: unknown class", (*RUN, "--prompts-file", "p.jsonl", "--images-per-prompt", "1",
                                       "--run-dir", "run"), 1,

@@ -81,11 +81,11 @@ def partial_failure(result: RunResult) -> str | None:
     if result.generate and result.generate.failed:
         parts.append(f"{len(result.generate.failed)} image(s) failed to generate "
                      f"(reasons: {result.run_dir}/generate_errors.rank-*.jsonl)")
-    if result.summary:
-        cov = result.summary["coverage"]
-        missing = cov["expected"] - cov["scored"]
-    else:
-        missing = result.score.unscored if result.score else 0
+    missing = 0
+    if result.score and result.summary:  # `summarize` alone reports, it does not fail
+        missing = result.summary["coverage"]["expected"] - result.summary["coverage"]["scored"]
+    elif result.score:
+        missing = result.score.unscored
     if missing:
         parts.append(f"{missing} image(s) unscored (reasons: unscored_reason in {result.run_dir}/records.jsonl)")
     elif not result.score and result.generate and result.generate.refused:  # generate stage alone
