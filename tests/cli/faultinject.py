@@ -7,7 +7,7 @@ containers, where a chmod-ed folder stays writable, and a real full disk would h
 
 MODULE runs exactly as `python -m MODULE ARGS...` would (runpy), so the real CLI entry point, its
 error policy and exit code are what the test sees. Only file creation and writing are intercepted:
-builtins.open / io.open (Python and Pillow writes), os.open (tempfile) and os.mkdir.
+builtins.open / io.open (Python and Pillow writes), os.open + os.write (tempfile, record logs) and os.mkdir.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import runpy
 import sys
 from typing import Any
 
-_real_open, _real_os_open, _real_mkdir = builtins.open, os.open, os.mkdir
+_real_open, _real_os_open, _real_mkdir, _real_write = builtins.open, os.open, os.mkdir, os.write
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
 
 
@@ -73,10 +73,24 @@ def install(kind: str, folder: str, allowed: int = 0) -> None:
         fh = _real_open(file, mode, *args, **kwargs)
         return fh if written[0] <= allowed else _FillsUp(fh, file)
 
+    full_fds: set[int] = set()
+
     def fake_os_open(path: Any, flags: int, *args: Any, **kwargs: Any) -> int:
-        if kind == "readonly" and flags & _WRITE_FLAGS and _inside(path, folder):
+        writing = bool(flags & _WRITE_FLAGS) and _inside(path, folder) and not os.path.basename(path).startswith(".uno-lock")
+        if kind == "readonly" and writing:
             raise _error(errno.EACCES, path)
-        return _real_os_open(path, flags, *args, **kwargs)
+        fd = _real_os_open(path, flags, *args, **kwargs)
+        if kind == "full" and writing:
+            written[0] += 1
+            if written[0] > allowed:
+                full_fds.add(fd)
+        return fd
+
+    def fake_write(fd: int, data: Any) -> int:
+        if fd not in full_fds:
+            return _real_write(fd, data)
+        _real_write(fd, bytes(data)[: len(data) // 2])
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))  # as the kernel's: no file name
 
     def fake_mkdir(path: Any, *args: Any, **kwargs: Any) -> None:
         if kind == "readonly" and _inside(path, folder):
@@ -84,7 +98,7 @@ def install(kind: str, folder: str, allowed: int = 0) -> None:
         _real_mkdir(path, *args, **kwargs)
 
     builtins.open = io.open = fake_open  # type: ignore[assignment]
-    os.open, os.mkdir = fake_os_open, fake_mkdir  # type: ignore[assignment]
+    os.open, os.mkdir, os.write = fake_os_open, fake_mkdir, fake_write  # type: ignore[assignment]
 
 
 def main(argv: list[str]) -> None:

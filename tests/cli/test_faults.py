@@ -258,6 +258,10 @@ FAULTS: list[Fault] = [
     Fault("run: disk full", (*RUN, "--limit", "5", "--run-dir", "run"), 2, "No space left on device",
           setup=lambda c: (c.tmp / "run").mkdir(), inject=("full", "run", "8"),
           intact=lambda c, _: _resumes_exactly(c, *RUN, "--limit", "5")),
+    Fault("score: disk full", (*RUN, "--limit", "5", "--stage", "score", "--stage", "summarize", "--run-dir", "run"),
+          2, "No space left on device", inject=("full", "run", "1"),
+          setup=lambda c: c.run(*RUN, "--limit", "5", "--stage", "generate", "--run-dir", "run"),
+          intact=lambda c, _: _resumes_exactly(c, *RUN, "--limit", "5")),
     # ---- item 3: Ctrl-C, with and without --debug, in uno-bench run and uno-train
     Fault("run: Ctrl-C", (*RUN, "--limit", "10", "--images-per-prompt", "10", "--run-dir", "run"), 130,
           "interrupted; rerun the same command to resume", interrupt_when=lambda c: _pngs(c, 5),

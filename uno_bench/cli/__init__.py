@@ -73,7 +73,10 @@ def run_app(typer_app: typer.Typer, modules: tuple[str, ...]) -> None:
         if debug or exc.errno not in _ENVIRONMENT_ERRNOS:
             raise
         where = f": {exc.filename}" if exc.filename else ""
-        _fail(f"error: {exc.strerror or exc}{where}", 2)
+        hint = ""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # every file uno writes is whole or absent (atomic/records)
+            hint = "; everything written before is complete: free space and rerun the same command to resume"
+        _fail(f"error: {exc.strerror or exc}{where}{hint}", 2)
     except Exception as exc:
         # Usage errors (typer vendors its own click): show them as click would, exit with their code.
         if type(exc).__name__ == "NoArgsIsHelpError":
