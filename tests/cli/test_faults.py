@@ -199,6 +199,19 @@ def _pngs(ctx: Ctx, at_least: int) -> bool:
     return len(list((ctx.tmp / "run").rglob("*.png"))) >= at_least
 
 
+def _legacy(ctx: Ctx, finished: bool) -> None:
+    """A folder made before uno_train.json existed: judged by post_train.json or trainer_state.json."""
+    (ctx.copy_post_trained("pt", finished) / "uno_train.json").unlink()
+
+
+def _legacy_finished(ctx: Ctx) -> None:
+    _legacy(ctx, True)
+
+
+def _legacy_unfinished(ctx: Ctx) -> None:
+    _legacy(ctx, False)
+
+
 def _other_base(ctx: Ctx) -> None:
     _finished(ctx)
     shutil.copytree(ctx.tmp / "pt", ctx.tmp / "pt2")
@@ -360,6 +373,10 @@ FAULTS: list[Fault] = [
           intact=_FIN_INTACT),
     Fault("post-train unfinished: other --proxy", (*POST, "--proxy", "regression"), 2, "uno.proxies",
           setup=_unfinished, intact=_FIN_INTACT),
+    Fault("post-train, older folder: other --proxy", (*POST, "--proxy", "regression"), 2, "uno.proxies",
+          setup=_legacy_finished, intact=lambda c, _: not (c.tmp / "pt" / "uno_train.json").exists()),
+    Fault("post-train, older unfinished folder: other steps", (*POST[:5], "3", *POST[6:]), 2, "train.steps: 2 -> 3",
+          setup=_legacy_unfinished, intact=lambda c, _: not (c.tmp / "pt" / "uno_train.json").exists()),
     Fault("pretrain into a post-train folder", ("uno-train", "pretrain", "--out", "pt", "--scale", "0.001"), 2,
           "pt holds a post-train run", setup=_finished, intact=_FIN_INTACT),
     # ---- item 8: a pickle in place of optimizer.pt
@@ -368,7 +385,7 @@ FAULTS: list[Fault] = [
 ]
 
 
-_NEEDS_POST_TRAINED = (_finished, _unfinished, _other_base, _pickled_optimizer)
+_NEEDS_POST_TRAINED = (_finished, _unfinished, _other_base, _pickled_optimizer, _legacy_finished, _legacy_unfinished)
 
 
 @pytest.fixture(scope="module")
