@@ -50,7 +50,7 @@ class Ctx:
 
     tmp: Path
     env: dict[str, str]
-    shared: Callable[[str], Path]  # fixture name -> its value
+    shared: Callable[[str], Path]  # shared resource ("post_trained") -> its folder, built once
     background: list[subprocess.Popen] = field(default_factory=list)
 
     def command(self, argv: tuple[str, ...], inject: tuple[str, ...] = ()) -> list[str]:
@@ -388,10 +388,8 @@ FAULTS: list[Fault] = [
 _NEEDS_POST_TRAINED = (_finished, _unfinished, _other_base, _pickled_optimizer, _legacy_finished, _legacy_unfinished)
 
 
-@pytest.fixture(scope="module")
-def post_trained(tmp_path_factory) -> Path:
+def _post_trained(folder: Path) -> Path:
     """A finished tiny post-train made by the same CLI command the training rows use."""
-    folder = tmp_path_factory.mktemp("post_trained")
     env = _env(folder)
     done = subprocess.run([*ENTRY["uno-train"], *POST[1:]], cwd=folder, env=env, capture_output=True, text=True,
                           timeout=600)
@@ -455,19 +453,21 @@ def outcomes(request, tmp_path_factory) -> dict[str, BaseException | None]:
     so the table stays fast; each row's test then reports its own outcome."""
     selected = [item.callspec.params["fault"] for item in request.session.items
                 if item.module is sys.modules[__name__] and hasattr(item, "callspec")]
-    built: dict[str, Path] = {}
-    if any(f.setup in _NEEDS_POST_TRAINED for f in selected):
-        built["post_trained"] = request.getfixturevalue("post_trained")  # once, before the rows that copy it
-
-    def one(fault: Fault) -> BaseException | None:
-        tmp = tmp_path_factory.mktemp("fault")
-        try:
-            _check(Ctx(tmp, _env(tmp), built.__getitem__), fault)
-        except BaseException as exc:  # noqa: BLE001 - reported by the row's own test
-            return exc
-        return None
-
+    # The rows that copy a finished post-train run last; it is built meanwhile, once.
+    selected.sort(key=lambda f: f.setup in _NEEDS_POST_TRAINED)
     with ThreadPoolExecutor(max(2, min(4, os.cpu_count() or 2))) as pool:
+        shared = {}
+        if any(f.setup in _NEEDS_POST_TRAINED for f in selected):
+            shared["post_trained"] = pool.submit(_post_trained, tmp_path_factory.mktemp("post_trained"))
+
+        def one(fault: Fault) -> BaseException | None:
+            tmp = tmp_path_factory.mktemp("fault")
+            try:
+                _check(Ctx(tmp, _env(tmp), lambda name: shared[name].result()), fault)
+            except BaseException as exc:  # noqa: BLE001 - reported by the row's own test
+                return exc
+            return None
+
         return dict(zip([f.name for f in selected], pool.map(one, selected)))
 
 
