@@ -8,6 +8,7 @@ import typer
 
 from uno_bench.cli import run_app
 from uno_bench.errors import UnoError
+from uno_train import outdir
 
 app = typer.Typer(
     name="uno-train",
@@ -46,7 +47,9 @@ def pretrain(
     recipe = PRESETS[preset](scale)
     if steps is not None:
         recipe.train.steps = steps
-    result = run(recipe, out, resume=resume, log=typer.echo)
+    outdir.claim(out, "pretrain", outdir.plain(recipe))  # refused before anything is written into OUT
+    with outdir.resume_errors(out):
+        result = run(recipe, out, resume=resume, log=typer.echo)
     s = result["seconds"]
     typer.echo(f"done in {s['total'] / 60:.1f} min (autoencoder {s['vae'] / 60:.1f}, model {s['train'] / 60:.1f}); "
                f"held-out caption exact match {result['caption_exact_match_heldout']['exact_match']:.3f}")
@@ -108,7 +111,8 @@ def post_train_cmd(
     from dataclasses import replace
 
     train = replace(default_train_config(steps, seed), batch_size=batch_size, lr=lr)
-    result = post_train(ckpt, out, uno, train, data, log=typer.echo)
+    with outdir.resume_errors(out):
+        result = post_train(ckpt, out, uno, train, data, log=typer.echo)
     typer.echo(f"post-trained in {result['seconds'] / 60:.1f} min -> {out}  (uno-bench run shapes --ckpt {out})")
 
 
@@ -145,8 +149,9 @@ def ablate(
     out = out or Path("results") / name
     uno = _uno_config(prompt_masking, see_caption, target, caption_weight, regression_weight, caption_source, t_min, t_max)
     train = replace(default_train_config(steps, seed0), batch_size=batch_size, lr=lr)
-    run(ckpt, proxy_sets, [s.strip() for s in suites.split(",") if s.strip()], seeds, out, train, uno, data,
-        eval_limit, log=typer.echo, first_seed=seed0)
+    with outdir.resume_errors(out):
+        run(ckpt, proxy_sets, [s.strip() for s in suites.split(",") if s.strip()], seeds, out, train, uno, data,
+            eval_limit, log=typer.echo, first_seed=seed0)
     typer.echo(f"tables: {out / 'table.md'}, {out / 'table.csv'}")
 
 
@@ -181,3 +186,7 @@ def eval_captions(
 
 def main() -> None:
     run_app(app, ())
+
+
+if __name__ == "__main__":  # `python -m uno_train.cli` / `torchrun -m uno_train.cli`, like uno_bench.cli
+    main()

@@ -112,7 +112,8 @@ class Packed:
 def example_generators(seed: int, index: int) -> tuple[np.random.Generator, torch.Generator]:
     """Every random draw of an example comes from these, keyed by (seed, global index) only, so a
     global batch gives the same numbers on 1 rank or N ranks, in any micro-batch split."""
-    key = np.random.SeedSequence([seed, index])
+    # SeedSequence takes non-negative words only; the trainer's stand-in for an all-bad micro-batch has index -1.
+    key = np.random.SeedSequence([seed % 2**64, index % 2**64])
     g = torch.Generator().manual_seed(int(key.generate_state(1, np.uint64)[0] % (2**63)))
     return np.random.default_rng(key), g
 
@@ -133,6 +134,13 @@ def encode_images(loaded: LoadedBagel, images: list[Image.Image], generators: li
     return out  # type: ignore[return-value]
 
 
+def _stand_in(ex: Example, side: int) -> Example:
+    """Add one noisy latent token (a side x side black image) to the stand-in, so its zeroed loss also
+    reaches the generation expert: under UNO the text path is frozen, and a loss that reaches no
+    trainable weight cannot be back-propagated."""
+    return Example([*ex.items, VaeItem(Image.new("RGB", (side, side)), noisy=True)], ex.kind, ex.index, ex.meta)
+
+
 def pack(loaded: LoadedBagel, examples: list[Example], seed: int, timestep_shift: float = 1.0,
          dropout: DropoutProbs = DropoutProbs()) -> Packed:
     """Pack examples into one sequence: dropout, VAE encoding, flow times and noise per example."""
@@ -142,6 +150,8 @@ def pack(loaded: LoadedBagel, examples: list[Example], seed: int, timestep_shift
     builder = PackedBuilder.for_model(loaded.model, tok.special)
     plans = []
     for ex in examples:
+        if ex.kind == "empty":  # the trainer's zero-weight stand-in for an all-bad micro-batch
+            ex = _stand_in(ex, cfg.latent_downsample)
         rng, gen = example_generators(seed, ex.index)
         items = []
         for item in ex.items:  # dropout decisions first, so encoding skips dropped images

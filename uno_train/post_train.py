@@ -15,7 +15,11 @@ from pathlib import Path
 import torch
 
 from uno_bench.models.bagel import checkpoint
+from uno_bench.models.bagel.config import read_config
+from uno_train import outdir
 from uno_train.data import CaptionFolderSource, DataSource, ShapesSource
+from uno_train.guard import guard_all_bad
+from uno_train.outdir import file_sha256
 from uno_train.plans import DropoutProbs
 from uno_train.trainer import TrainConfig, Trainer
 from uno_train.uno import UnoConfig, UnoObjective
@@ -40,28 +44,35 @@ def make_source(data: str, image_size: int, seed: int) -> DataSource:
     return CaptionFolderSource(Path(data), seed=seed, t2i_fraction=1.0)
 
 
+def run_config(ckpt: str, uno: UnoConfig, cfg: TrainConfig, data: str) -> dict:
+    """Everything that decides a post-trained model; recorded in OUT and compared on every rerun."""
+    config = {"base_checkpoint": checkpoint.checkpoint_identity(checkpoint.resolve_checkpoint(ckpt)),
+              "uno": asdict(uno), "train": cfg.to_dict(), "data": data}
+    if data != "shapes" and Path(data).is_file():
+        config["data_sha256"] = file_sha256(Path(data))
+    return config
+
+
 def post_train(ckpt: str, out: Path, uno: UnoConfig, train: TrainConfig, data: str = "shapes",
                log=print, progress: bool = True) -> dict:
     out = Path(out)
+    cfg = replace(train, freeze=tuple(uno.freeze), weights={**train.weights, **uno.weights})
+    base = read_config(checkpoint.resolve_checkpoint(ckpt))  # a wrong --ckpt or --data fails before OUT is touched
+    image_size = min(base.vae_transform.max_size, 512)  # shapes images: the model's native size, capped
+    source = guard_all_bad(make_source(data, image_size, train.seed))
+    config = run_config(ckpt, uno, cfg, data)
+    outdir.claim(out, "post-train", config)  # another configuration is refused before anything is written
     if (out / DONE).exists():
-        log(f"{out} is already post-trained; reusing it")
+        log(f"{out} is already post-trained with these settings; reusing it")
         return json.loads((out / DONE).read_text())
     loaded = checkpoint.load(ckpt, dtype=torch.float32)
-    image_size = min(loaded.config.vae_transform.max_size, 512)  # shapes images: the model's native size, capped
-    source = make_source(data, image_size, train.seed)
     objective = UnoObjective(uno, loaded.model)
-    weights = {**train.weights, **uno.weights}
-    cfg = replace(train, freeze=tuple(uno.freeze), weights=weights)
     trainer = Trainer(loaded, source, cfg, out, objective=objective, log=log)
     if trainer.latest_checkpoint() is not None:
         log(f"resuming from {trainer.latest_checkpoint()} (step {trainer.resume()})")
     t0 = time.perf_counter()
     history = trainer.run(progress=progress)
-    result = {
-        "base_checkpoint": checkpoint.checkpoint_identity(checkpoint.resolve_checkpoint(ckpt)),
-        "uno": asdict(uno), "train": cfg.to_dict(), "data": data, "seconds": time.perf_counter() - t0,
-        "final": history[-1] if history else None,
-    }
+    result = {**config, "seconds": time.perf_counter() - t0, "final": history[-1] if history else None}
     (out / DONE).write_text(json.dumps(result, indent=2) + "\n")
     return result
 

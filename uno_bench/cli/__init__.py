@@ -2,13 +2,16 @@
 
 Each submodule adds its commands to `app`; they stay thin wrappers over library calls. Errors a
 user can fix (UnoError) print one line on stderr and exit with code 2; `--debug` shows tracebacks.
+Exit codes and what each fault does: docs/faults.md.
 """
 
 from __future__ import annotations
 
+import errno
 import importlib
 import os
 import sys
+from typing import NoReturn
 
 import typer
 
@@ -38,23 +41,42 @@ def _root(
     """Options before the command apply to every command; `run_app` reads --debug from argv."""
 
 
+INTERRUPTED = "interrupted; rerun the same command to resume"
+# Errors of the machine, not of uno (full disk, read-only or missing folder): one line, exit 2.
+_ENVIRONMENT_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT,
+                       errno.EISDIR, errno.ENOTDIR, errno.EIO, errno.EFBIG}
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    print(message, file=sys.stderr)
+    sys.exit(code)
+
+
 def run_app(typer_app: typer.Typer, modules: tuple[str, ...]) -> None:
-    """Import the command modules, then run the app with uno's error policy."""
-    for module in modules:
-        importlib.import_module(module)
+    """Import the command modules, then run the app with uno's error policy (docs/faults.md):
+    0 ok, 1 partial failure (the command says how many), 2 bad input or environment, 130 interrupted."""
     debug = "--debug" in sys.argv or os.environ.get("UNO_DEBUG") == "1"
     try:
-        typer_app(standalone_mode=False)
+        for module in modules:
+            importlib.import_module(module)
+        # Not standalone: typer then *returns* exit codes (130 after Ctrl-C) instead of exiting.
+        code = typer_app(standalone_mode=False)
     except UnoError as exc:
         if debug:
             raise
-        print(f"error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _fail(f"error: {exc}", 2)
     except (typer.Abort, KeyboardInterrupt):
-        print("aborted", file=sys.stderr)
-        sys.exit(130)
+        _fail(INTERRUPTED, 130)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)
+    except OSError as exc:
+        if debug or exc.errno not in _ENVIRONMENT_ERRNOS:
+            raise
+        where = f": {exc.filename}" if exc.filename else ""
+        hint = ""
+        if exc.errno in (errno.ENOSPC, errno.EDQUOT):  # every file uno writes is whole or absent (atomic/records)
+            hint = "; everything written before is complete: free space and rerun the same command to resume"
+        _fail(f"error: {exc.strerror or exc}{where}{hint}", 2)
     except Exception as exc:
         # Usage errors (typer vendors its own click): show them as click would, exit with their code.
         if type(exc).__name__ == "NoArgsIsHelpError":
@@ -63,6 +85,10 @@ def run_app(typer_app: typer.Typer, modules: tuple[str, ...]) -> None:
             exc.show()
             sys.exit(exc.exit_code)
         raise
+    code = code if isinstance(code, int) else 0
+    if code == 130:
+        _fail(INTERRUPTED, 130)
+    sys.exit(code)
 
 
 def main() -> None:

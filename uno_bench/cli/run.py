@@ -67,7 +67,30 @@ def _execute(opts: RunOptions) -> RunResult:
         dist.close()
     if dist.is_main:
         _report(result, " (rank 0's share)" if dist.world_size > 1 else "")
+    problem = partial_failure(result)
+    if problem:  # every good image and record is kept; exit 1 so scripts notice (docs/faults.md)
+        _console.print(f"[red]partial failure[/]: {problem}; every good result is kept; rerun the same command to "
+                       "retry the rest", highlight=False, soft_wrap=True)
+        raise typer.Exit(1)
     return result
+
+
+def partial_failure(result: RunResult) -> str | None:
+    """What a run could not produce (this rank's view), or None when nothing is missing."""
+    parts = []
+    if result.generate and result.generate.failed:
+        parts.append(f"{len(result.generate.failed)} image(s) failed to generate "
+                     f"(reasons: {result.run_dir}/generate_errors.rank-*.jsonl)")
+    missing = 0
+    if result.score and result.summary:  # `summarize` alone reports, it does not fail
+        missing = result.summary["coverage"]["expected"] - result.summary["coverage"]["scored"]
+    elif result.score:
+        missing = result.score.unscored
+    if missing:
+        parts.append(f"{missing} image(s) unscored (reasons: unscored_reason in {result.run_dir}/records.jsonl)")
+    elif not result.score and result.generate and result.generate.refused:  # generate stage alone
+        parts.append(f"{result.generate.refused} image(s) not drawn: their rows were refused (reasons above)")
+    return "; ".join(parts) or None
 
 
 def _report(result: RunResult, share: str) -> None:

@@ -33,16 +33,40 @@ def parse_interval(text: str) -> tuple[float, float]:
 
 
 def open_image(path: Path):
+    """8-bit RGB; 16-bit, float, palette, alpha and CMYK images are scaled, not clipped (uno_bench.images)."""
     from PIL import Image, UnidentifiedImageError
+
+    from uno_bench.images import to_rgb
 
     try:
         with Image.open(path) as im:
             im.load()
-            return im.convert("RGB")
+            return to_rgb(im)
     except FileNotFoundError:
         raise UnoError(f"image not found: {path}") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise UnoError(f"cannot read image {path}: {exc}") from None
+
+
+def check_writable(folder: Path) -> None:
+    """Fail before the model runs, not after: create the folder and a scratch file in it."""
+    import tempfile
+
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as exc:
+        raise UnoError(f"cannot write to {folder}: {exc.strerror or exc}") from None
+
+
+def save_image(image, path: Path) -> None:
+    """Save a result; an unwritable or full destination is one line, not a traceback."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        image.save(path)
+    except OSError as exc:
+        raise UnoError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 def sampler_overrides(steps, shift, cfg_text, cfg_img, cfg_interval, renorm, renorm_min) -> dict:
@@ -69,6 +93,14 @@ def _load(ckpt: str, precision, device, batch_size, **settings):
     from uno_bench.models.bagel.adapter import BagelAdapter
 
     return BagelAdapter(ckpt, precision=precision, device=device, batch_size=batch_size, **settings)
+
+
+def _warn_prompts(adapter, prompts: list[str]) -> None:
+    from uno_bench.models import prompt_check
+
+    warning = prompt_check.warning(prompt_check.prompt_report(adapter, prompts))
+    if warning:
+        typer.echo(warning, err=True)
 
 
 STEPS = typer.Option(None, "--steps", help="Points of the shifted schedule (BAGEL: 50 = 49 evaluations).")
@@ -109,20 +141,21 @@ def generate(
     if not prompts:
         raise UnoError("give at least one --prompt or a --prompts-file")
     w, h = parse_size(size) if size else default_size(ckpt)
+    single = len(prompts) == 1 and out.suffix.lower() == ".png"
+    check_writable(out.parent if single else out)
     settings = SamplerSettings().with_overrides(
         width=w, height=h, **sampler_overrides(steps, shift, cfg_text, cfg_img, cfg_interval, renorm, renorm_min))
     adapter = _load(ckpt, precision, device, batch_size, settings=settings)
     adapter.loaded.config.validate_image_size(w, h)
+    _warn_prompts(adapter, prompts)
     requests = [GenerationRequest(p, seed + i, w, h) for i, p in enumerate(prompts)]
     images = adapter.generate(requests)
-    if len(images) == 1 and out.suffix.lower() == ".png":
-        out.parent.mkdir(parents=True, exist_ok=True)
-        images[0].save(out)
+    if single:
+        save_image(images[0], out)
         typer.echo(str(out))
         return
-    out.mkdir(parents=True, exist_ok=True)
     for i, im in enumerate(images):
-        im.save(out / f"{i:05d}.png")
+        save_image(im, out / f"{i:05d}.png")
     typer.echo(f"{len(images)} images in {out}")
 
 
@@ -142,12 +175,13 @@ def edit(
     from uno_bench.models.settings import EDIT_DEFAULTS
 
     src = open_image(image)
+    check_writable(out.parent)
     settings = EDIT_DEFAULTS.with_overrides(**sampler_overrides(steps, shift, cfg_text, cfg_img, cfg_interval,
                                                                 renorm, renorm_min))
     adapter = _load(ckpt, precision, device, 1, edit_settings=settings)
+    _warn_prompts(adapter, [instruction])
     result = adapter.edit([EditRequest(src, instruction, seed)])[0]
-    out.parent.mkdir(parents=True, exist_ok=True)
-    result.save(out)
+    save_image(result, out)
     typer.echo(str(out))
 
 

@@ -15,6 +15,8 @@ from typing import Any
 
 from PIL import Image
 
+from uno_bench.errors import UnoError
+
 TEMP_SUFFIX = ".uno-tmp"
 _PNG_TRAILER = b"IEND\xaeB`\x82"  # the IEND chunk type + CRC: every complete PNG ends with it
 
@@ -27,18 +29,27 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
+class WriteError(UnoError):
+    """A file could not be written (disk full, read-only folder); nothing half-written was left."""
+
+
 def write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}{TEMP_SUFFIX}")
     try:
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    _fsync_dir(path.parent)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            with open(tmp, "wb") as fh:
+                fh.write(data)
+                fh.flush()
+                os.fsync(fh.fileno())
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        _fsync_dir(path.parent)
+    except OSError as exc:
+        # The temp file is gone and `path` is old or whole, so a rerun resumes exactly.
+        raise WriteError(f"cannot write {path}: {exc.strerror or exc}; every file written before is "
+                         "complete: fix that and rerun the same command to resume") from exc
 
 
 def write_text(path: Path, text: str) -> None:

@@ -19,10 +19,11 @@ from typing import Any
 from PIL import Image
 
 from uno_bench.errors import UnoError
+from uno_bench.models import prompt_check
 from uno_bench.models.adapter import EditRequest, GenerationRequest, ModelAdapter
 from uno_bench.models.settings import SamplerSettings
 from uno_bench.runs import manifest
-from uno_bench.runs.atomic import png_complete, sweep_temp, write_png, write_text
+from uno_bench.runs.atomic import WriteError, png_complete, sweep_temp, write_png, write_text
 from uno_bench.runs.distributed import Dist
 from uno_bench.runs.plan import Item, Plan, safe_relpath
 from uno_bench.runs.progress import note, progress
@@ -38,6 +39,7 @@ class GenerateReport:
     skipped: int = 0  # already complete on disk
     written: int = 0
     failed: list[dict[str, Any]] = field(default_factory=list)
+    refused: int = 0  # images of this rank's samples whose rows were refused (plan.invalid): never drawn
 
 
 def generation_section(
@@ -122,6 +124,8 @@ def _draw(
                 for item in batch
             ]
             images = adapter.generate(requests)
+    except WriteError:
+        raise  # a full or read-only disk stops the run; it is not this image's fault
     except UnoError as exc:
         if len(batch) > 1:
             for item in batch:
@@ -167,6 +171,12 @@ def generate_images(
         "generation": generation_section(adapter, settings, batch_size),
         "environment": manifest.environment(),
     }
+    report_prompts = prompt_check.prompt_report(adapter, [s.prompt for s in plan.samples if s.id not in plan.invalid])
+    if report_prompts is not None:
+        sections["prompts"] = report_prompts  # what the model could not read whole, counted once per run
+        warn = prompt_check.warning(report_prompts)
+        if warn:
+            note(f"[yellow]{warn}[/]", dist.is_main)
     manifest.reconcile_ranks(run_dir, sections, dist)
 
     root = run_dir / IMAGES
@@ -174,6 +184,7 @@ def generate_images(
     todo: list[Item] = []
     for sample in dist.shard(plan.samples):  # the same share as the score stage's
         if sample.id in plan.invalid:
+            report.refused += plan.images_per_prompt
             continue
         items = plan.items_of(sample)
         _prepare_sample(plan, items, root)

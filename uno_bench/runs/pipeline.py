@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import hashlib
 import json
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -23,6 +25,7 @@ from uno_bench.models.settings import SamplerSettings
 from uno_bench.runs import manifest
 from uno_bench.runs.distributed import Dist
 from uno_bench.runs.generate import GenerateReport, generate_images, generation_section
+from uno_bench.runs.lock import hold
 from uno_bench.runs.plan import Plan, make_plan
 from uno_bench.runs.score import ScoreReport, score_images
 from uno_bench.runs.summarize import summarize_run
@@ -102,7 +105,13 @@ def sampler_settings(plan: Plan, overrides: dict[str, Any]) -> SamplerSettings:
 
 
 def run_suite(opts: RunOptions, dist: Dist | None = None) -> RunResult:
+    """Run the chosen stages, holding this rank's lock on the run dir while they work (runs/lock.py)."""
     dist = dist or Dist()
+    with ExitStack() as locks:
+        return _run_suite(opts, dist, lambda run_dir: locks.enter_context(hold(run_dir, dist.rank)))
+
+
+def _run_suite(opts: RunOptions, dist: Dist, lock: Callable[[Path], None]) -> RunResult:
     opts = replace(opts)  # filled in below; the caller's options stay as given
     unknown = set(opts.stages) - set(STAGES)
     if unknown:
@@ -111,6 +120,7 @@ def run_suite(opts: RunOptions, dist: Dist | None = None) -> RunResult:
     if opts.stages == ("summarize",):
         if opts.run_dir is None:
             raise UnoError("summarize needs --run-dir")
+        lock(Path(opts.run_dir))
         return RunResult(Path(opts.run_dir), summary=summarize_run(Path(opts.run_dir)) if dist.is_main else None)
 
     suite = load_suite(opts.suite, opts.data_dir)
@@ -129,6 +139,7 @@ def run_suite(opts: RunOptions, dist: Dist | None = None) -> RunResult:
             section = generation_section(adapter, settings, opts.batch_size)
             key = _short_hash([plan.manifest_section(), section])
             result.run_dir = opts.out / suite.name / f"{adapter.name}-{key}"
+        lock(result.run_dir)
         result.generate = generate_images(
             plan, adapter, settings, result.run_dir, dist, opts.batch_size, opts.show_progress
         )
@@ -140,6 +151,8 @@ def run_suite(opts: RunOptions, dist: Dist | None = None) -> RunResult:
         result.run_dir = opts.out / suite.name / f"folder-{key}"
 
     if "score" in opts.stages:
+        if "generate" not in opts.stages:
+            lock(result.run_dir)
         result.score = score_images(
             plan, result.run_dir, opts.judge, opts.judge_options, opts.images, dist, opts.show_progress
         )

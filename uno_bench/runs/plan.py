@@ -124,6 +124,7 @@ def make_plan(
             bad = [r for k in range(ipp) if safe_relpath(r := suite.image_relpath(sample, k)) is None]
             if bad:
                 problem = f"image path {bad[0]!r} would leave the images folder"
+        problem = problem or suite.sample_problem(sample)
         if problem:
-            invalid[sample.id] = problem
+            invalid[sample.id] = f"{sample.where}: {problem}" if sample.where else problem
     return Plan(suite, samples, ipp, base_seed, limit, path, sha, invalid, data)

@@ -45,6 +45,8 @@ class Sample:
     prompt: str
     category: str = ""
     metadata: Mapping[str, Any] = field(default_factory=dict, compare=True)
+    # Where the sample came from ("en.csv line 12"): named when its row is refused; not part of its identity.
+    where: str = field(default="", compare=False)
 
 
 def id_problem(sample_id: str) -> str | None:
@@ -100,6 +102,11 @@ class Suite(ABC):
 
     def layout_files(self, sample: Sample) -> dict[str, str]:
         return {}
+
+    def sample_problem(self, sample: Sample) -> str | None:
+        """Why a sample cannot be judged, found before anything is generated (GenEval: a class the
+        detector does not know); the plan then skips it and records it unscored with this reason."""
+        return None
 
     def source_images(self, sample: Sample) -> list[Image.Image]:
         """Editing suites: the sample's input image(s) in context order, the image to edit last.

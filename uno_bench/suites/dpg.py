@@ -191,8 +191,9 @@ class DPGSuite(Suite):
         order, rows, texts = read_questions(prompts_file or self.data_path("questions"))
         return [
             Sample(item, index.get(item, texts[item]), "",
-                   {"rows": [asdict(r) for r in rows[item]], "prompt_source": "index" if item in index else "csv"})
-            for item in order
+                   {"rows": [asdict(r) for r in rows[item]], "prompt_source": "index" if item in index else "csv"},
+                   where=f"questions item {number}")
+            for number, item in enumerate(order)
         ]
 
     def image_relpath(self, sample: Sample, index: int) -> str:

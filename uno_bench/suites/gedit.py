@@ -96,13 +96,15 @@ class GEditSuite(Suite):
         folder = self._folder(prompts_file)
         self._rows_folder = folder  # not in the metadata: a sample must not depend on where the data sits
         samples = []
-        for row in read_gedit_rows(folder, prompts_file):  # --prompts-file: that file, whatever its name
+        # --prompts-file: that file, whatever its name
+        for number, row in enumerate(read_gedit_rows(folder, prompts_file)):
             if row["instruction_language"] != self.language:
                 continue
             meta = {"task_type": row["task_type"], "key": row["key"], "language": row["instruction_language"],
                     "intersection": bool(row.get("Intersection_exist")), "source_file": row["input_image"],
                     "source_sha256": row.get("input_image_sha256")}
-            samples.append(Sample(str(row["key"]), row["instruction"], row["task_type"], meta))
+            samples.append(Sample(str(row["key"]), row["instruction"], row["task_type"], meta,
+                                  where=f"rows.jsonl row {number}"))
         return samples
 
     def image_relpath(self, sample: Sample, index: int) -> str:

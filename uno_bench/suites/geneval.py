@@ -46,13 +46,13 @@ class GenEvalJudge:
         return {"detector": self.detector.identity(), "colors": self.colors.identity(), "rules": asdict(self.options)}
 
 
-def read_metadata_rows(path: Path) -> list[dict[str, Any]]:
-    """One JSON object per non-empty line; a malformed line is a one-line error with its number."""
+def read_metadata_rows(path: Path) -> list[tuple[int, dict[str, Any]]]:
+    """(line number, record) per non-empty line; a malformed line is a one-line error with its number."""
     rows = []
     for number, row in json_lines(path):
         if not isinstance(row, dict) or not isinstance(row.get("prompt"), str):
             raise UnoError(f"{path}:{number}: expected a GenEval record with a 'prompt' string")
-        rows.append(row)
+        rows.append((number, row))
     return rows
 
 
@@ -64,9 +64,18 @@ class GenEvalSuite(Suite):
     def load_samples(self, prompts_file: Path | None = None) -> list[Sample]:
         path = prompts_file or self.data_path("metadata")
         return [
-            Sample(f"{i:05d}", row["prompt"], str(row.get("tag", "")), row)
-            for i, row in enumerate(read_metadata_rows(path))
+            Sample(f"{i:05d}", row["prompt"], str(row.get("tag", "")), row, where=f"{path.name} line {number}")
+            for i, (number, row) in enumerate(read_metadata_rows(path))
         ]
+
+    def sample_problem(self, sample: Sample) -> str | None:
+        """A record the rules cannot judge (unknown class, colour, relation) is refused before its
+        images are drawn, not after."""
+        try:
+            rules.validate_metadata(sample.metadata, self.classes)
+        except rules.GenEvalMetadataError as exc:
+            return str(exc)
+        return None
 
     @cached_property
     def classes(self) -> list[str]:

@@ -98,13 +98,14 @@ class ImgEditSuite(Suite):
         except json.JSONDecodeError as exc:
             raise UnoError(f"{path}: not valid JSON ({exc.msg})") from None
         samples = []
-        for key, item in items.items():
+        for number, (key, item) in enumerate(items.items()):
             if not {"id", "prompt", "edit_type"} <= set(item):
                 raise UnoError(f"{path}: item {key!r} needs id, prompt and edit_type")
             source = None if self._images_dir is None else self._images_dir / item["id"]
             meta = {"source": item["id"], "edit_type": item["edit_type"],
                     "source_sha256": sha256_file(source) if source is not None and source.is_file() else None}
-            samples.append(Sample(str(key), item["prompt"], item["edit_type"], meta))
+            samples.append(Sample(str(key), item["prompt"], item["edit_type"], meta,
+                                  where=f"{path.name} item {number}"))
         return samples
 
     def image_relpath(self, sample: Sample, index: int) -> str:

@@ -243,7 +243,8 @@ class KrisSuite(Suite):
             meta = {"category": category, "id": str(rec["id"]), "ori_img": ori, "gt_img": gt,
                     "explain": rec.get("explain_en") or "",
                     "sha256": {f: self._sha(category, f) for f in [*ori, *([gt] if gt else [])]}}
-            samples.append(Sample(f"{category}.{rec['id']}", rec["ins_en"], category, meta))
+            samples.append(Sample(f"{category}.{rec['id']}", rec["ins_en"], category, meta,
+                                  where=f"{path.name} record {number}"))
         return samples
 
     def _sha(self, category: str, name: str) -> str | None:

@@ -187,10 +187,12 @@ class UniGenBenchSuite(Suite):
                 if not isinstance(checkpoints, list) or not isinstance(descriptions, list) \
                         or len(checkpoints) != len(descriptions):
                     raise UnoError(f"{where}: {cp_key} and {desc_key} must be lists of equal length")
-                index = str(int(row["index"]))
+                raw = (row["index"] or "").strip()
+                # A non-numeric index stays as written: the plan refuses unsafe ids with this row's line.
+                index = str(int(raw)) if raw.isdigit() else raw
                 samples.append(Sample(index, row[prompt_col], primary_of(checkpoints[0]) if checkpoints else "",
                                       {"language": language, "checkpoints": checkpoints,
-                                       "descriptions": descriptions}))
+                                       "descriptions": descriptions}, where=f"{path.name} line {reader.line_num}"))
         return samples
 
     def required_data(self, prompts_file: Path | None) -> list[str]:

@@ -43,7 +43,7 @@ def to_tensor(image: Image.Image) -> Tensor:
     """RGB PIL -> [3, H, W] in [-1, 1] (ToTensor then Normalize(0.5, 0.5))."""
     from torchvision.transforms import functional as TF
 
-    return TF.to_tensor(image.convert("RGB")) * 2.0 - 1.0
+    return TF.to_tensor(as_rgb(image)) * 2.0 - 1.0
 
 
 def vit_inputs(image: Image.Image, cfg: ImageTransformConfig, patch: int) -> tuple[Tensor, tuple[int, int]]:
@@ -53,7 +53,10 @@ def vit_inputs(image: Image.Image, cfg: ImageTransformConfig, patch: int) -> tup
 
 
 def as_rgb(image: Image.Image) -> Image.Image:
-    return image if image.mode == "RGB" else image.convert("RGB")
+    """8-bit RGB; deep images scaled, not clipped; alpha over white as BAGEL's pil_img2rgb."""
+    from uno_bench.images import to_rgb
+
+    return to_rgb(image)
 
 
 def stack(images: list[Tensor]) -> Tensor:
