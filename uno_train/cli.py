@@ -145,9 +145,12 @@ def ablate(
     out = out or Path("results") / name
     uno = _uno_config(prompt_masking, see_caption, target, caption_weight, regression_weight, caption_source, t_min, t_max)
     train = replace(default_train_config(steps, seed0), batch_size=batch_size, lr=lr)
-    run(ckpt, proxy_sets, [s.strip() for s in suites.split(",") if s.strip()], seeds, out, train, uno, data,
-        eval_limit, log=typer.echo, first_seed=seed0)
-    typer.echo(f"tables: {out / 'table.md'}, {out / 'table.csv'}")
+    result = run(ckpt, proxy_sets, [s.strip() for s in suites.split(",") if s.strip()], seeds, out, train, uno,
+                 data, eval_limit, log=typer.echo, first_seed=seed0)
+    from uno_bench.report.terminal import print_report
+
+    print_report(result.report)
+    typer.echo(f"tables: {out / 'table.md'}, {out / 'table.csv'}, {out / 'report' / 'report.html'}")
 
 
 def main() -> None:

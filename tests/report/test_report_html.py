@@ -164,7 +164,7 @@ def test_chromium_category_filter(cli_done, real_report):
     page = real_report["out"] / "report.html"
     dom, console = chromium.run(chromium.file_url(page, "category=counting"), "--dump-dom")
     assert console == []
-    assert 'data-filter="ready"' in dom and "<title>Benchmark comparison</title>" in dom
+    assert 'data-filter="ready"' in dom and "<title>Benchmark comparison, baseline: " in dom
     rows = _parse(dom).tags
     filtered = [(a["data-category"], "hidden" in a) for t, a in rows if "data-category" in a]
     assert {c for c, hidden in filtered if not hidden} == {"counting"}

@@ -220,7 +220,7 @@ def render_html(report: Report, charts: dict[str, str], grid_limit: int = DEFAUL
            "base-uri 'none'; form-action 'none'")
     level = report.level
     body = [
-        "<h1>Benchmark comparison</h1>",
+        f"<h1>{e(report.title)}</h1>",
         f'<p class="meta">{int(level * 100)}% intervals: bootstrap over prompts (stratified by category, all images '
         f"of a prompt together), B = {report.n_boot}, seed {report.seed}, percentile intervals; Δ = run − baseline; "
         "sign test: exact two-sided binomial on per-prompt mean scores. Definitions: docs/statistics.md. "
@@ -248,7 +248,7 @@ def render_html(report: Report, charts: dict[str, str], grid_limit: int = DEFAUL
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{e(csp)}">'
         '<meta name="viewport" content="width=device-width, initial-scale=1">'
-        f"<title>Benchmark comparison</title><style>{CSS}</style></head>\n<body>\n"
+        f"<title>{e(report.title)}</title><style>{CSS}</style></head>\n<body>\n"
         + "\n".join(body)
         + f"\n<script>{JS}</script>\n</body></html>\n"
     )

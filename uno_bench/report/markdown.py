@@ -116,7 +116,7 @@ def suite_markdown(suite: SuiteReport, report: Report, chart: str | None) -> lis
 
 def render_markdown(report: Report, charts: dict[str, str] | None = None) -> str:
     charts = charts or {}
-    out = ["# Benchmark comparison", "",
+    out = [f"# {esc(report.title)}", "",
            f"{int(report.level * 100)}% intervals: bootstrap over prompts (stratified by category, all images of a "
            f"prompt together), B = {report.n_boot}, seed {report.seed}, percentile intervals; Δ = run − baseline. "
            "Definitions: docs/statistics.md. ⚠ marks settings that differ from the baseline; † published numbers "
