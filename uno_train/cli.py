@@ -84,7 +84,8 @@ UNO_OPTIONS = dict(
 
 @app.command("post-train")
 def post_train_cmd(
-    ckpt: str = typer.Option(..., "--ckpt", help="BAGEL checkpoint folder, or `tiny`."),
+    ckpt: str = typer.Option(..., "--ckpt", help="BAGEL checkpoint folder, Hugging Face repo id "
+                             "OWNER/NAME[@REVISION], or `tiny`."),
     proxy: str = typer.Option("captioning,regression", "--proxy",
                               help="Comma list of UNO proxies: captioning, regression; `none` = flow matching only."),
     out: Path = typer.Option(..., "--out", help="Output folder (a plain BAGEL checkpoint + metaqueries)."),

@@ -151,8 +151,8 @@ _S = flags.options("suite")
 def run_command(
     suite: str = typer.Argument(..., help=SUITE_HELP),
     ckpt: str | None = typer.Option(
-        None, "--ckpt", help="Checkpoint: a BAGEL checkpoint directory, `tiny` (embedded CPU model), or the folder "
-        "the chosen --model reads from."
+        None, "--ckpt", help="Checkpoint: a BAGEL checkpoint directory, a Hugging Face repo id OWNER/NAME[@REVISION] "
+        "(e.g. ByteDance-Seed/BAGEL-7B-MoT), `tiny` (embedded CPU model), or the folder the chosen --model reads from."
     ),
     model: str | None = typer.Option(
         None, "--model", help="Model adapter: bagel (default with --ckpt), folder, shapes-oracle."

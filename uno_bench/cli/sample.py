@@ -10,7 +10,8 @@ from uno_bench.cli import app
 from uno_bench.cli import sampler_flags as flags
 from uno_bench.errors import UnoError
 
-CKPT_HELP = "Checkpoint folder in the official BAGEL layout, or `tiny` for the embedded default."
+CKPT_HELP = ("Checkpoint: a folder in the official BAGEL layout, a Hugging Face repo id OWNER/NAME[@REVISION] "
+             "(e.g. ByteDance-Seed/BAGEL-7B-MoT), or `tiny` for the embedded default.")
 
 
 def open_image(path: Path):

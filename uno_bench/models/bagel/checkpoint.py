@@ -104,15 +104,21 @@ def checkpoint_identity(folder: Path) -> dict:
 
 
 def resolve_checkpoint(spec: str | Path) -> Path:
-    """`tiny` -> the embedded default checkpoint; anything else is a folder path."""
+    """`tiny` -> the embedded default checkpoint; an existing folder -> itself; OWNER/NAME[@REVISION] ->
+    that Hugging Face model repo's snapshot in the hub cache (a folder of that name wins)."""
     if str(spec) == "tiny":
         from uno_bench.assets import tiny_checkpoint_dir
 
         return tiny_checkpoint_dir()
     path = Path(spec).expanduser()
-    if not path.is_dir():
+    if path.is_dir():
+        return path
+    from uno_bench.models.hub import parse_repo_id, resolve_repo
+
+    repo = parse_repo_id(str(spec)) if isinstance(spec, str) else None
+    if repo is None:
         raise UnoError(f"checkpoint folder not found: {path}")
-    return path
+    return resolve_repo(*repo)
 
 
 def _target_device(device_map: dict[str, str | int] | None, key: str, default: torch.device) -> torch.device:
