@@ -88,7 +88,7 @@ def image_grid(suite: SuiteReport, limit: int, thumb: int) -> str:
                 figs = []
                 for s in sorted(table.get(pid, []), key=lambda s: s.index):
                     uri = thumbnail_uri(arm.first.images_root / s.image, thumb) if s.image else None
-                    img = (f'<img src="{e(uri)}" alt="{e(s.key)}" loading="lazy">' if uri
+                    img = (f'<img src="{e(uri)}" alt="{e(s.key)}" loading="lazy" tabindex="0">' if uri
                            else '<div class="missing">no image</div>')
                     figs.append(f"<figure>{img}<figcaption>#{s.index}: {_verdict(s, binary, suite.digits)}"
                                 "</figcaption></figure>")

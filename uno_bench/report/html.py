@@ -1,7 +1,8 @@
 """The HTML report: one static, self-contained page (no server, nothing fetched).
 
-Order: flips on top, then per suite the table, notes, chart, paired tests, largest changes and an
-image grid (prompts x checkpoints, verdict and reason under each image). Every piece of run data
+Order: the answer first (one verdict line per suite), then per suite the table (sized to fit a laptop
+window), notes, chart, image grid (prompts x checkpoints, verdict and reason under each image; hover or
+focus an image to zoom), paired tests and largest changes; the flip lists and the method come last. Every piece of run data
 (labels, prompts, reasons, categories, paths) goes through `e()`. A Content-Security-Policy allows
 only this page's own script and style (by hash) and data: images, so even a missed escape could not
 run a script or fetch anything. The category filter is a few lines of JS; without JS the page shows
@@ -23,22 +24,30 @@ from uno_bench.report.prompt_diff import FAIL_TO_PASS, PASS_TO_FAIL, Flip, Promp
 from uno_bench.report.runs import Arm
 from uno_bench.report.settings import manifest_differences
 from uno_bench.report.thumbs import DEFAULT_SIZE
+from uno_bench.report.verdict import verdicts as verdicts_of
 
 FLIP_LIMIT = 50
 
 CSS = """
 body{font:14px/1.4 system-ui,sans-serif;margin:1.5em;color:#222;background:#fff}
-h1{font-size:1.5em}h2{border-bottom:1px solid #ccc;margin-top:1.6em}
+h1{font-size:1.5em;margin:.2em 0}h2{border-bottom:1px solid #ccc;margin-top:1.2em}
+p.verdict{font-size:1.1em;margin:.3em 0;padding:.3em .6em;background:#f6f8fa;border-left:4px solid #2a6}
 table{border-collapse:collapse;margin:.5em 0}th,td{border:1px solid #ddd;padding:3px 6px;vertical-align:top}
+table.results{font-size:13px;max-width:100%}table.results th{font-weight:600}
+table.results thead th{vertical-align:bottom;max-width:7em}
 table.results td.n{text-align:right;white-space:nowrap}table.results tr.baseline{background:#eef4ff}
+table.results td.n small{display:block;color:#666}
 tr.published td,tr.published th{color:#555;font-style:italic}tr.published-other td,tr.published-other th{color:#999}
-.delta{color:#666;font-size:.85em}.flag{color:#a40}.up{color:#070}.down{color:#b00}
+.delta{color:#666;font-size:.85em;display:block}.flag{color:#a40}.up{color:#070}.down{color:#b00}
 .meta,.note{color:#555;font-size:.9em}img.chart{max-width:100%}
 table.grid th.prompt{max-width:22em;text-align:left;font-weight:normal}
-figure{display:inline-block;margin:2px;width:132px;vertical-align:top}figure img{display:block;max-width:128px}
+figure{display:inline-block;margin:2px;width:132px;vertical-align:top}
+figure img{display:block;width:128px;height:auto;image-rendering:pixelated;cursor:zoom-in;
+transition:transform .12s;transform-origin:top left;position:relative}
+figure img:hover,figure img:focus{transform:scale(3);z-index:10;box-shadow:0 2px 12px rgba(0,0,0,.4);outline:none}
 figcaption{font-size:11px;word-wrap:break-word}.pass{color:#070}.fail{color:#b00}.unscored{color:#888}
 tr.cat-head th{background:#f4f4f4;text-align:left}.missing{width:64px;height:64px;background:#eee;color:#888;font-size:10px}
-ul.flips li{margin:2px 0}code{font-size:.9em}div.wide{overflow-x:auto}td.flags{min-width:16em}td small{white-space:nowrap}
+ul.flips li{margin:2px 0}code{font-size:.9em}div.wide{overflow-x:auto}td.flags{max-width:16em;font-size:.9em}
 """
 
 JS = """
@@ -84,26 +93,38 @@ def _cell(row: Row, col: str, digits: int) -> str:
     return f'<td class="n">{text}</td>'
 
 
-def _results_table(suite: SuiteReport) -> str:
+def _header(column: str) -> str:
+    """Category names wrap after their underscores, so the table fits without renaming them."""
+    return e(column).replace("_", "_<wbr>")
+
+
+def _results_table(suite: SuiteReport, level: float) -> str:
     d = suite.digits
-    head = "".join(f"<th>{e(c)}</th>" for c in suite.columns[:-1])
-    out = [f'<div class="wide"><table class="results"><thead><tr><th>checkpoint</th>{head}<th>overall</th><th>95% CI</th>'
-           "<th>Δ overall, paired CI</th><th>sign test</th><th>coverage</th><th>settings</th></tr></thead><tbody>"]
+    pct = f"{int(round(level * 100))}%"
+    head = "".join(f"<th>{_header(c)}</th>" for c in suite.columns[:-1])
+    out = [f'<div class="wide"><table class="results"><thead><tr><th>checkpoint</th>{head}'
+           f"<th>overall <small>({pct} CI)</small></th><th>Δ overall, paired {pct} CI</th><th>sign test</th>"
+           "<th>coverage</th><th>settings</th></tr></thead><tbody>"]
     for row in suite.rows:
         klass = {"baseline": "baseline", "run": "", "published": "published"}.get(row.role, "published-other")
         label = e(row.label) + (" <small>(baseline)</small>" if row.role == "baseline" else "")
         if row.role not in ("baseline", "run", "published"):
             label += " <small>(published, different settings)</small>"
         overall = row.cells[OVERALL]
+        ci = fmt.interval(overall.low, overall.high, d)
         comp = row.comparison
         paired = e(fmt.paired(comp.paired.overall, d)) if comp else ""
         test = (f'<span title="{e(comp.sign.name)}">p={e(fmt.p_value(comp.sign.p_value))}</span><br>'
                 f"<small>{comp.sign.better} up, {comp.sign.worse} down</small>") if comp else ""
         flags = "" if row.published or not row.flags else f'<span class="flag">⚠ {e("; ".join(row.flags))}</span>'
-        cells = "".join(_cell(row, c, d) for c in suite.columns)
-        out.append(f'<tr class="{klass}"><th>{label}</th>{cells}<td class="n">'
-                   f"{e(fmt.interval(overall.low, overall.high, d))}</td><td class=\"n\">{paired}</td>"
-                   f"<td>{test}</td><td class=\"n\">{e(fmt.coverage(row))}</td><td class=\"flags\">{flags}</td></tr>")
+        cells = "".join(_cell(row, c, d) for c in suite.columns[:-1])
+        overall_cell = f"<b>{e(fmt.cell_value(overall, d))}</b>" + (
+            f" <span class=\"delta\">{e(fmt.cell_delta(overall, d))}</span>" if overall.delta is not None else "")
+        if ci != fmt.DASH:
+            overall_cell += f"<small>{e(ci)}</small>"
+        out.append(f'<tr class="{klass}"><th>{label}</th>{cells}<td class="n">{overall_cell}</td>'
+                   f'<td class="n">{paired}</td><td>{test}</td><td class="n">{e(fmt.coverage(row))}</td>'
+                   f'<td class="flags">{flags}</td></tr>')
     out.append("</tbody></table></div>")
     return "\n".join(out)
 
@@ -131,7 +152,7 @@ def _flip_item(suite: str, diff: PromptDiff, flips: list[Flip]) -> str:
 
 
 def _flips(report: Report) -> str:
-    out = ['<section id="flips"><h2>Flips</h2>']
+    out = ['<section id="flips"><h2>Flips (images whose verdict changed)</h2>']
     any_diff = False
     for suite in report.suites:
         for diff in suite.diffs:
@@ -219,31 +240,34 @@ def render_html(report: Report, charts: dict[str, str], grid_limit: int = DEFAUL
     csp = (f"default-src 'none'; img-src data:; style-src {_csp_hash(CSS)}; script-src {_csp_hash(JS)}; "
            "base-uri 'none'; form-action 'none'")
     level = report.level
-    body = [
-        f"<h1>{e(report.title)}</h1>",
-        f'<p class="meta">{int(level * 100)}% intervals: bootstrap over prompts (stratified by category, all images '
-        f"of a prompt together), B = {report.n_boot}, seed {report.seed}, percentile intervals; Δ = run − baseline; "
-        "sign test: exact two-sided binomial on per-prompt mean scores. Definitions: docs/statistics.md. "
-        "Hover a value for its CI.</p>",
-        _runs_table(report),
-        "<nav>" + " · ".join(f'<a href="#{e(anchor("s", s.suite))}">{e(s.title)}</a>' for s in report.suites)
-        + "</nav>",
-        _flips(report),
-    ]
+    verdicts = "".join(f'<p class="verdict">{e(line)}</p>' for line in verdicts_of(report))
+    body = [f"<h1>{e(report.title)}</h1>", verdicts]
+    if len(report.suites) > 1:
+        body.append("<nav>" + " · ".join(f'<a href="#{e(anchor("s", s.suite))}">{e(s.title)}</a>'
+                                         for s in report.suites) + "</nav>")
     for suite in report.suites:
         body.append(f'<section class="suite" id="{e(anchor("s", suite.suite))}"><h2>{e(suite.title)} '
                     f"<small>({e(suite.suite)}: {e(_arm_labels(suite.arms))})</small></h2>"
                     f'<p class="note">Official statistic: {e(suite.metric)}</p>')
-        body.append(_results_table(suite))
+        body.append(_results_table(suite, level))
         body.append(_notes(suite))
         if suite.suite in charts:
             uri = "data:image/svg+xml;base64," + base64.b64encode(charts[suite.suite].encode("utf-8")).decode("ascii")
             body.append(f'<img class="chart" alt="{e(suite.title)} chart" src="{uri}">')
+        body.append(image_grid(suite, grid_limit, thumb))
         body.append(_paired(suite, level))
         for diff in suite.diffs:
             body.append(_changes(suite, diff, grid_limit))
-        body.append(image_grid(suite, grid_limit, thumb))
         body.append("</section>")
+    body += [
+        _flips(report),
+        '<section id="method"><h2>Method</h2>'
+        f'<p class="meta">{int(level * 100)}% intervals: bootstrap over prompts (stratified by category, all images '
+        f"of a prompt together), B = {report.n_boot}, seed {report.seed}, percentile intervals; Δ = run − baseline; "
+        "sign test: exact two-sided binomial on per-prompt mean scores. Definitions: docs/statistics.md. "
+        "Hover a value for its CI; hover or focus an image to zoom.</p>",
+        _runs_table(report) + "</section>",
+    ]
     return (
         '<!doctype html>\n<html lang="en"><head><meta charset="utf-8">'
         f'<meta http-equiv="Content-Security-Policy" content="{e(csp)}">'
