@@ -46,6 +46,9 @@ class QuickstartResult:
 
 
 def quickstart(out: Path, ckpt: str = "tiny", budget: str = "full", log=print) -> QuickstartResult:
+    t0 = time.perf_counter()
+    # Said before the imports below (torch and friends: seconds on a small CPU), so the screen is never blank.
+    log(f"[1/3] shapes suite on the {'embedded tiny' if ckpt == 'tiny' else ckpt} checkpoint")
     from uno_bench.report import build_report, load_run, write_report
     from uno_bench.runs.pipeline import RunOptions, run_suite
     from uno_train.ablate import run_arms
@@ -55,8 +58,6 @@ def quickstart(out: Path, ckpt: str = "tiny", budget: str = "full", log=print) -
     b = BUDGETS[budget]
     sampler = {"num_timesteps": b.sampler_steps} if b.sampler_steps else {}
     out = Path(out)
-    t0 = time.perf_counter()
-    log(f"[1/3] shapes suite on the {'embedded tiny' if ckpt == 'tiny' else ckpt} checkpoint")
     base = run_suite(RunOptions(suite="shapes", ckpt=ckpt, run_dir=out / BASELINE, limit=b.eval_limit,
                                 batch_size=16, sampler=dict(sampler)))
     log(f"[2/3] UNO ablation: control vs captioning, {b.post_train_steps} steps each")

@@ -9,6 +9,7 @@ import typer
 from uno_bench.cli import app
 from uno_bench.cli import sampler_flags as flags
 from uno_bench.errors import UnoError
+from uno_bench.runs.progress import sampler_steps, spinner
 
 CKPT_HELP = ("Checkpoint: a folder in the official BAGEL layout, a Hugging Face repo id OWNER/NAME[@REVISION] "
              "(e.g. ByteDance-Seed/BAGEL-7B-MoT), or `tiny` for the embedded default.")
@@ -88,7 +89,9 @@ def generate(
     adapter = _load(ckpt, precision, device, batch_size, settings=settings)
     adapter.loaded.config.validate_image_size(w, h)
     requests = [GenerationRequest(p, seed + i, w, h) for i, p in enumerate(prompts)]
-    images = adapter.generate(requests)
+    batches = -(-len(requests) // max(1, batch_size))
+    with sampler_steps(f"generate {len(requests)} image(s)", batches * (settings.num_timesteps - 1)):
+        images = adapter.generate(requests)
     if len(images) == 1 and out.suffix.lower() == ".png":
         out.parent.mkdir(parents=True, exist_ok=True)
         images[0].save(out)
@@ -122,7 +125,8 @@ def edit(
                                                               cfg_img_scale, cfg_interval, cfg_renorm_type,
                                                               cfg_renorm_min))
     adapter = _load(ckpt, precision, device, 1, edit_settings=settings)
-    result = adapter.edit([EditRequest(src, instruction, seed)])[0]
+    with sampler_steps("edit", settings.num_timesteps - 1):
+        result = adapter.edit([EditRequest(src, instruction, seed)])[0]
     out.parent.mkdir(parents=True, exist_ok=True)
     result.save(out)
     typer.echo(str(out))
@@ -139,5 +143,7 @@ def caption(
     """Greedy understanding: describe an image, or answer --prompt about it."""
     images = [open_image(p) for p in image]
     adapter = _load(ckpt, precision, device, 1)
-    for path, reply in zip(image, adapter.understand(images, prompt, max_new_tokens)):
+    with spinner(f"caption {len(images)} image(s)"):
+        replies = adapter.understand(images, prompt, max_new_tokens)
+    for path, reply in zip(image, replies):
         typer.echo(reply if len(image) == 1 else f"{path}\t{reply}")

@@ -164,7 +164,15 @@ def load(spec: str | Path, dtype: torch.dtype = torch.bfloat16, device: str | to
     """Load an official-layout BAGEL folder (or `tiny`). `device_map="auto"` spreads the decoder
     layers over the visible GPUs with accelerate (small embedders stay with `embed_tokens`, as
     the official app does)."""
+    from uno_bench.runs.progress import spinner
+
     folder = resolve_checkpoint(spec)
+    with spinner(f"loading checkpoint {spec}"):
+        return _load(folder, dtype, device, vae_dtype, device_map, max_memory, with_vae)
+
+
+def _load(folder: Path, dtype: torch.dtype, device: str | torch.device, vae_dtype: torch.dtype,
+          device_map: dict | str | None, max_memory: dict | None, with_vae: bool) -> LoadedBagel:
     config = read_config(folder)
     device = torch.device(device)
     with torch.device("meta"):
