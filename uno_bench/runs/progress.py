@@ -10,12 +10,14 @@ from rich.console import Console
 from rich.errors import LiveError
 from rich.progress import (
     BarColumn,
+    DownloadColumn,
     MofNCompleteColumn,
     Progress,
     SpinnerColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
+    TransferSpeedColumn,
 )
 
 _console = Console(stderr=True)
@@ -77,3 +79,16 @@ def sampler_steps(description: str, total: int, enabled: bool = True) -> Iterato
             yield
         finally:
             STEP_HOOK.reset(token)
+
+
+@contextmanager
+def download_bar(description: str, total: int | None) -> Iterator[Callable[[int], None]]:
+    """Bytes, speed and ETA of one download, on a terminal (a log keeps only the outcome line)."""
+    if not _console.is_terminal:
+        yield lambda n: None
+        return
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+               TimeRemainingColumn())
+    with Progress(*columns, console=_console, transient=True) as bar:
+        task = bar.add_task(description, total=total)
+        yield lambda n: bar.advance(task, n)
