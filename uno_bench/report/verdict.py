@@ -27,7 +27,8 @@ def _significance(row: Row) -> str:
 
 
 def suite_verdict(suite: SuiteReport) -> str:
-    """E.g. 'Shapes: control is best, overall 0.109 [0.08, 0.14]; Δ vs baseline +0.036 [-0.005, +0.078]; ...'."""
+    """E.g. 'Shapes: control is best, overall 0.109 [0.078, 0.141] vs the baseline 0.073 [0.047, 0.099];
+    Δ +0.036 [-0.005, +0.078] (paired 95% CI); the paired CI includes 0'. Published rows never win."""
     d = suite.digits
     scored = [r for r in suite.measured if r.cells[OVERALL].value is not None]
     if not scored:
