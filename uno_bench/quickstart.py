@@ -51,6 +51,7 @@ def quickstart(out: Path, ckpt: str = "tiny", budget: str = "full", log=print) -
     log(f"[1/3] shapes suite on the {'embedded tiny' if ckpt == 'tiny' else ckpt} checkpoint")
     from uno_bench.report import build_report, load_run, write_report
     from uno_bench.runs.pipeline import RunOptions, run_suite
+    from uno_bench.runs.progress import spinner
     from uno_train.ablate import run_arms
     from uno_train.post_train import default_train_config
     from uno_train.uno import UnoConfig
@@ -65,6 +66,7 @@ def quickstart(out: Path, ckpt: str = "tiny", budget: str = "full", log=print) -
     arms = run_arms(ckpt, [("captioning",)], ["shapes"], 1, out / "ablation", train, UnoConfig(), "shapes",
                     b.eval_limit, log=log, sampler=sampler)
     log("[3/3] report")
-    report = build_report([load_run(base.run_dir, BASELINE), *arms.runs], baseline=BASELINE)
-    files = write_report(report, out / "report", ("md", "csv", "html"))
+    with spinner("bootstrap CIs, tables, chart and image grid"):
+        report = build_report([load_run(base.run_dir, BASELINE), *arms.runs], baseline=BASELINE)
+        files = write_report(report, out / "report", ("md", "csv", "html"))
     return QuickstartResult(time.perf_counter() - t0, report, files)

@@ -60,6 +60,7 @@ def run_arms(ckpt: str, proxy_sets: list[tuple[str, ...]], suites: list[str], se
             # A finished arm is reused, never resumed: its training checkpoints (optimizer states, most of
             # the folder's size) are dead weight.
             shutil.rmtree(folder / "ckpt" / "checkpoints", ignore_errors=True)
+            (folder / "ckpt" / "latest").unlink(missing_ok=True)  # it named a checkpoint that is gone
             entry = manifest["arms"].setdefault(name, {"uno": asdict(arm_cfg), "seeds": {}})
             entry["seeds"][str(seed)] = {"checkpoint": str(folder / "ckpt"), "post_train": result, "runs": {}}
             for suite in suites:
@@ -82,17 +83,19 @@ def ablate(ckpt: str, proxy_sets: list[tuple[str, ...]], suites: list[str], seed
     from uno_bench.report import build_report, write_report
     from uno_bench.report.csvout import report_rows, to_csv
     from uno_bench.report.markdown import render_markdown
+    from uno_bench.runs.progress import spinner
 
     result = run_arms(ckpt, proxy_sets, suites, seeds, out, train, uno, data, eval_limit, device, log, sampler,
                       first_seed)
-    report = build_report(result.runs, baseline=CONTROL)
     out = Path(out)
-    (out / "table.md").write_text(render_markdown(report))
-    rows = report_rows(report)
-    (out / "table.csv").write_text(to_csv(list(rows[0].keys()) if rows else [], rows))
-    try:
-        write_report(report, out / "report", {"html"})
-    except Exception as exc:  # the HTML page is a convenience; the tables above are the result
-        log(f"HTML report skipped: {exc}")
+    with spinner("tables and report"):
+        report = build_report(result.runs, baseline=CONTROL)
+        (out / "table.md").write_text(render_markdown(report))
+        rows = report_rows(report)
+        (out / "table.csv").write_text(to_csv(list(rows[0].keys()) if rows else [], rows))
+        try:
+            write_report(report, out / "report", {"html"})
+        except Exception as exc:  # the HTML page is a convenience; the tables above are the result
+            log(f"HTML report skipped: {exc}")
     result.report = report
     return result
