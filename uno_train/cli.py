@@ -13,6 +13,7 @@ app = typer.Typer(
     name="uno-train",
     help="Training for BAGEL-family models: the tiny shapes model from scratch, UNO post-training, ablations.",
     no_args_is_help=True, pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: typer's rich panels label every flag "<bool>"
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

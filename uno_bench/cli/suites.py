@@ -16,7 +16,7 @@ from uno_bench.suites.spec import SuiteSpec, load_specs
 
 suites_app = typer.Typer(
     help="List the benchmark suites, show their specs, and fetch their official data files.",
-    no_args_is_help=True,
+    no_args_is_help=True, rich_markup_mode=None,
 )
 app.add_typer(suites_app, name="suites")
 
