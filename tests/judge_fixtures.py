@@ -38,6 +38,8 @@ def completion(text: str | None, logprobs: dict[str, float] | None = None, token
 class Seen:
     body: dict[str, Any]
     headers: dict[str, str]
+    path: str = ""  # as on the request line: an absolute URL when the client came through it as a proxy
+    peer: tuple[str, int] | None = None  # the client's address: one port = one kept-alive connection
 
 
 class ChatServer:
@@ -61,7 +63,7 @@ class ChatServer:
                 length = int(self.headers.get("Content-Length", 0))
                 body = json.loads(self.rfile.read(length))
                 with server._lock:
-                    server.requests.append(Seen(body, dict(self.headers.items())))
+                    server.requests.append(Seen(body, dict(self.headers.items()), self.path, self.client_address))
                     number = len(server.requests)
                     server.in_flight += 1
                     server.max_in_flight = max(server.max_in_flight, server.in_flight)

@@ -13,10 +13,11 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import asdict, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 from uno_bench.errors import UnoError
+from uno_bench.report import Report, Run
 from uno_train.post_train import post_train
 from uno_train.trainer import TrainConfig
 from uno_train.uno import UnoConfig
@@ -28,12 +29,18 @@ def arm_name(proxies: tuple[str, ...]) -> str:
     return CONTROL if not proxies else "+".join(proxies)
 
 
-def ablate(ckpt: str, proxy_sets: list[tuple[str, ...]], suites: list[str], seeds: int, out: Path,
-           train: TrainConfig, uno: UnoConfig = UnoConfig(), data: str = "shapes", eval_limit: int | None = None,
-           device: str = "auto", log=print, sampler: dict | None = None, first_seed: int = 0) -> dict:
-    from uno_bench.report import build_report, load_run
-    from uno_bench.report.csvout import report_rows, to_csv
-    from uno_bench.report.markdown import render_markdown
+@dataclass
+class Ablation:
+    manifest: dict  # what arms.json holds
+    runs: list[Run]  # every arm's evaluation, labelled by arm
+    report: Report | None = None  # the tables' content, baseline = the control arm
+
+
+def run_arms(ckpt: str, proxy_sets: list[tuple[str, ...]], suites: list[str], seeds: int, out: Path,
+             train: TrainConfig, uno: UnoConfig = UnoConfig(), data: str = "shapes", eval_limit: int | None = None,
+             device: str = "auto", log=print, sampler: dict | None = None, first_seed: int = 0) -> Ablation:
+    """Train and evaluate every arm (reusing finished ones) and write arms.json; no tables."""
+    from uno_bench.report import load_run
     from uno_bench.runs.pipeline import RunOptions, run_suite
 
     out = Path(out)
@@ -50,26 +57,45 @@ def ablate(ckpt: str, proxy_sets: list[tuple[str, ...]], suites: list[str], seed
             arm_cfg = replace(uno, proxies=proxies)
             log(f"arm {name}, seed {seed}: post-training")
             result = post_train(ckpt, folder / "ckpt", arm_cfg, replace(train, seed=seed), data, log=log)
+            # A finished arm is reused, never resumed: its training checkpoints (optimizer states, most of
+            # the folder's size) are dead weight.
+            shutil.rmtree(folder / "ckpt" / "checkpoints", ignore_errors=True)
+            (folder / "ckpt" / "latest").unlink(missing_ok=True)  # it named a checkpoint that is gone
             entry = manifest["arms"].setdefault(name, {"uno": asdict(arm_cfg), "seeds": {}})
             entry["seeds"][str(seed)] = {"checkpoint": str(folder / "ckpt"), "post_train": result, "runs": {}}
             for suite in suites:
                 log(f"arm {name}, seed {seed}: evaluating {suite}")
                 run = run_suite(RunOptions(suite=suite, ckpt=str(folder / "ckpt"), run_dir=folder / "runs" / suite,
                                            limit=eval_limit, device=device, batch_size=16,
-                                           sampler=dict(sampler or {}), show_progress=False))
+                                           sampler=dict(sampler or {})))
                 entry["seeds"][str(seed)]["runs"][suite] = {"run_dir": str(run.run_dir), "summary": run.summary}
                 runs.append(load_run(run.run_dir, name))
-    report = build_report(runs, baseline=CONTROL)
     out.mkdir(parents=True, exist_ok=True)
-    (out / "table.md").write_text(render_markdown(report))
-    rows = report_rows(report)
-    (out / "table.csv").write_text(to_csv(list(rows[0].keys()) if rows else [], rows))
     (out / "arms.json").write_text(json.dumps(manifest, indent=2, default=str) + "\n")
-    try:
-        from uno_bench.report import write_report
-
-        write_report(report, out / "report", {"html"})
-    except Exception as exc:  # the HTML page is a convenience; the tables above are the result
-        log(f"HTML report skipped: {exc}")
     shutil.rmtree(out / "tmp", ignore_errors=True)
-    return manifest
+    return Ablation(manifest, runs)
+
+
+def ablate(ckpt: str, proxy_sets: list[tuple[str, ...]], suites: list[str], seeds: int, out: Path,
+           train: TrainConfig, uno: UnoConfig = UnoConfig(), data: str = "shapes", eval_limit: int | None = None,
+           device: str = "auto", log=print, sampler: dict | None = None, first_seed: int = 0) -> Ablation:
+    """`run_arms`, then the tables against the control arm (table.md, table.csv, report/report.html)."""
+    from uno_bench.report import build_report, write_report
+    from uno_bench.report.csvout import report_rows, to_csv
+    from uno_bench.report.markdown import render_markdown
+    from uno_bench.runs.progress import spinner
+
+    result = run_arms(ckpt, proxy_sets, suites, seeds, out, train, uno, data, eval_limit, device, log, sampler,
+                      first_seed)
+    out = Path(out)
+    with spinner("tables and report"):
+        report = build_report(result.runs, baseline=CONTROL)
+        (out / "table.md").write_text(render_markdown(report))
+        rows = report_rows(report)
+        (out / "table.csv").write_text(to_csv(list(rows[0].keys()) if rows else [], rows))
+        try:
+            write_report(report, out / "report", {"html"})
+        except Exception as exc:  # the HTML page is a convenience; the tables above are the result
+            log(f"HTML report skipped: {exc}")
+    result.report = report
+    return result

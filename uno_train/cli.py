@@ -14,6 +14,7 @@ app = typer.Typer(
     name="uno-train",
     help="Training for BAGEL-family models: the tiny shapes model from scratch, UNO post-training, ablations.",
     no_args_is_help=True, pretty_exceptions_enable=False,
+    rich_markup_mode=None,  # plain click help: typer's rich panels label every flag "<bool>"
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 
@@ -87,7 +88,8 @@ UNO_OPTIONS = dict(
 
 @app.command("post-train")
 def post_train_cmd(
-    ckpt: str = typer.Option(..., "--ckpt", help="BAGEL checkpoint folder, or `tiny`."),
+    ckpt: str = typer.Option(..., "--ckpt", help="BAGEL checkpoint folder, Hugging Face repo id "
+                             "OWNER/NAME[@REVISION], or `tiny`."),
     proxy: str = typer.Option("captioning,regression", "--proxy",
                               help="Comma list of UNO proxies: captioning, regression; `none` = flow matching only."),
     out: Path = typer.Option(..., "--out", help="Output folder (a plain BAGEL checkpoint + metaqueries)."),
@@ -150,9 +152,12 @@ def ablate(
     uno = _uno_config(prompt_masking, see_caption, target, caption_weight, regression_weight, caption_source, t_min, t_max)
     train = replace(default_train_config(steps, seed0), batch_size=batch_size, lr=lr)
     with outdir.resume_errors(out):
-        run(ckpt, proxy_sets, [s.strip() for s in suites.split(",") if s.strip()], seeds, out, train, uno, data,
-            eval_limit, log=typer.echo, first_seed=seed0)
-    typer.echo(f"tables: {out / 'table.md'}, {out / 'table.csv'}")
+        result = run(ckpt, proxy_sets, [s.strip() for s in suites.split(",") if s.strip()], seeds, out, train, uno,
+                     data, eval_limit, log=typer.echo, first_seed=seed0)
+    from uno_bench.report.terminal import print_report
+
+    print_report(result.report)
+    typer.echo(f"tables: {out / 'table.md'}, {out / 'table.csv'}, {out / 'report' / 'report.html'}")
 
 
 @app.command("eval-captions")

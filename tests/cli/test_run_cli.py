@@ -64,7 +64,7 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path, uno_env):
         (("run", "dpg", "--ckpt", "tiny"), "data file dpg_bench/prompts_index.jsonl not found"),
         (("run", "shapes", "--model", "shapes-oracle", "--limit", "0"), "--limit must be at least 1"),
         (("run", "shapes"), "say which model to run"),
-        (("run", "shapes", "--model", "shapes-oracle", "--cfg-interval", "0.4"), "--cfg-interval expects two"),
+        (("run", "shapes", "--model", "shapes-oracle", "--cfg-interval", "0.4"), "--cfg-interval must look like LO,HI"),
         (("run", "shapes", "--model", "shapes-oracle", "--stage", "judge"), "unknown stage(s) judge"),
         (("score", "shapes"), "--run-dir DIR or --images DIR"),
         (("summarize", str(tmp_path)), "is not a uno run dir"),

@@ -13,6 +13,7 @@ import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
+import markupsafe
 import pytest
 import report_chromium as chromium
 from conftest import uno_cmd
@@ -106,7 +107,9 @@ def test_html_escapes_run_data_and_is_self_contained(cli_done, real_report):
     assert cli_done.returncode == 0, cli_done.stderr
     page = (real_report["out"] / "report.html").read_text()
     assert EVIL not in page and EVIL_LABEL not in page
-    assert html.escape(EVIL) in page and html.escape(EVIL_LABEL) in page
+    # Escaped by the template engine (markupsafe writes " as &#34;, which html.unescape reads back)
+    assert str(markupsafe.escape(EVIL)) in page and str(markupsafe.escape(EVIL_LABEL)) in page
+    assert html.unescape(str(markupsafe.escape(EVIL))) == EVIL
     parsed = _parse(page)
     assert [t for t, _ in parsed.tags].count("script") == 1  # ours only
     assert not any(k.startswith("on") for _, attrs in parsed.tags for k in attrs)
@@ -123,8 +126,11 @@ def test_html_escapes_run_data_and_is_self_contained(cli_done, real_report):
     # 2 checkpoints x 40 prompts shown (the default cap) x 4 images, but the hostile prompt has no images
     assert len(thumbs) == 2 * (40 * 4 - 4) and page.count('<div class="missing">no image</div>') == 2 * 4
     assert len(page) < 1_500_000
-    # The flip list comes first; without JS nothing is hidden and the filter control stays hidden.
-    assert page.index('id="flips"') < page.index('class="suite"')
+    # The answer first, then the table, chart and images; the flip lists last. Without JS nothing is hidden
+    # and the filter control stays hidden.
+    order = [page.index(marker) for marker in ('class="verdict"', 'class="results"', 'class="chart"',
+                                                'class="grid"', 'id="flips"')]
+    assert order == sorted(order)
     assert not any("hidden" in a for t, a in parsed.tags if "data-category" in a)
     assert any(a.get("class") == "filter" and "hidden" in a for t, a in parsed.tags)
 
@@ -164,9 +170,42 @@ def test_chromium_category_filter(cli_done, real_report):
     page = real_report["out"] / "report.html"
     dom, console = chromium.run(chromium.file_url(page, "category=counting"), "--dump-dom")
     assert console == []
-    assert 'data-filter="ready"' in dom and "<title>Benchmark comparison</title>" in dom
+    assert 'data-filter="ready"' in dom and "<title>Benchmark comparison, baseline: " in dom
     rows = _parse(dom).tags
     filtered = [(a["data-category"], "hidden" in a) for t, a in rows if "data-category" in a]
     assert {c for c, hidden in filtered if not hidden} == {"counting"}
     assert any(c == "counting" for c, _ in filtered) and any(hidden for _, hidden in filtered)
     assert not any(a.get("class") == "filter" and "hidden" in a for t, a in rows)  # the control is shown
+
+
+def _baseline_row(shot: Path) -> tuple[int, int, int]:
+    """(left, right, top) of the results table's baseline row (the only #eef4ff pixels on the page)."""
+    import numpy as np
+
+    pixels = np.asarray(Image.open(shot).convert("RGB"))
+    ys, xs = np.nonzero((pixels == (0xEE, 0xF4, 0xFF)).all(axis=-1))
+    assert xs.size, "no baseline row in this screenshot"
+    return int(xs.min()), int(xs.max()), int(ys.min())
+
+
+@needs_chromium
+def test_chromium_first_viewport_shows_the_answer_and_the_whole_table(cli_done, real_report, tmp_path):
+    """A 1400 x 900 window: the verdict and the results table are on screen without scrolling, and the table
+    is as wide as in a 2400 px window (it fits: not squeezed, not cut by a horizontal scroll)."""
+    assert cli_done.returncode == 0, cli_done.stderr
+    url = chromium.file_url(real_report["out"] / "report.html")
+    extents = {}
+    for width in (1400, 2400):
+        shot = tmp_path / f"first-{width}.png"
+        _, console = chromium.run(url, f"--screenshot={shot}", f"--window-size={width},900", "--hide-scrollbars")
+        assert console == []
+        extents[width] = _baseline_row(shot)
+        if width == 1400:
+            import numpy as np
+
+            pixels = np.asarray(Image.open(shot).convert("RGB"))
+            verdict_rows = np.nonzero((pixels == (0xF6, 0xF8, 0xFA)).all(axis=-1))[0]
+            assert verdict_rows.size and verdict_rows.max() < extents[width][2]  # the verdict sits above the table
+    left, right, top = extents[1400]
+    assert top < 900 - 60 and right < 1400  # the baseline row and the run below it are in the first viewport
+    assert right - left == extents[2400][1] - extents[2400][0]

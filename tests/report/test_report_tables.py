@@ -192,8 +192,25 @@ def test_markdown_keeps_hostile_text_inert(tmp_path):
     write_report(report, tmp_path / "out", {"md", "csv"})
     md = (tmp_path / "out" / "report.md").read_text()
     assert "<script>" not in md and "<b>" not in md
-    assert "&lt;script&gt;alert(1)&lt;/script&gt; \\| \\`x\\` \\*y\\* next line" in md  # one line, one cell
+    assert "&lt;script>alert(1)&lt;/script> \\| \\`x\\` \\*y\\* next line" in md  # one line, one cell
     row = next(line for line in md.splitlines() if line.startswith("| 00000 |"))
     assert len(re.findall(r"(?<!\\)\|", row)) == 9  # 8 cells: the prompt's escaped '|' adds none
     changes = _csv(tmp_path / "out" / "prompt_changes.csv")
     assert changes[0]["prompt"] == evil  # CSV keeps the exact text (quoted by the csv module)
+
+
+def test_markdown_escapes_only_what_markdown_would_read(tmp_path):
+    plain = "a photo of a red_cube & a blue cone > 2 [left] of 3 <= 4"
+    hostile = "_em_ [link](http://x) &amp; ~~gone~~ C:\\path\\*"
+    runs = []
+    for name, correct in (("a", [F]), ("b", [T])):
+        path = geneval_run(tmp_path / name, "shapes", {"00000": ("single_object", plain, correct),
+                                                        "00001": ("color_attr", hostile, correct)})
+        runs.append(load_run(path, f"run_{name}"))
+    write_report(build_report(runs, n_boot=200), tmp_path / "out", {"md"})
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert md.startswith("# Benchmark comparison, baseline: run_a\n")
+    assert plain in md and "single_object" in md and "| run_b |" in md  # ordinary text is left as it is
+    assert "&gt;" not in md and "\\_" not in md.replace("\\_em\\_", "")
+    assert "\\_em\\_ \\[link](http://x) &amp;amp; \\~\\~gone\\~\\~ C:\\path\\\\\\*" in md
+    assert "**Shapes (synthetic GenEval): run_b is best" in md  # the verdict leads the suite

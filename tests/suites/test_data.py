@@ -78,6 +78,21 @@ def test_fetch_verifies_and_refuses_corrupt_downloads(tmp_path):
             suite_data.fetch_file(DataFile("d", "toy/x", url=f"{base}/absent", sha256=sha), cache)
 
 
+def test_fetch_retries_transient_failures(tmp_path):
+    content = b'{"prompt": "a photo of a dog"}\n' * 100
+    site, sha = _spec_file(tmp_path, content)
+    df = DataFile("d", "toy/data.jsonl", url="", sha256=sha)
+    with serve(site, faults=["503", "truncate"]) as base:  # a busy server, then a dropped connection
+        status = suite_data.fetch_file(DataFile(df.key, df.path, url=f"{base}/data.jsonl", sha256=sha),
+                                       tmp_path / "cache")
+    assert status.state == "verified" and (tmp_path / "cache/toy/data.jsonl").read_bytes() == content
+    with serve(site, faults=["503"] * suite_data.DOWNLOAD_ATTEMPTS) as base:
+        with pytest.raises(UnoError, match=f"could not download .*HTTP 503 \\(tried {suite_data.DOWNLOAD_ATTEMPTS} times"):
+            suite_data.fetch_file(DataFile(df.key, "toy/again.jsonl", url=f"{base}/data.jsonl", sha256=sha),
+                                  tmp_path / "cache")
+    assert sorted(p.name for p in (tmp_path / "cache/toy").iterdir()) == ["data.jsonl"]  # no temp file left
+
+
 def test_fetch_cli_through_a_mirror(tmp_path, shared_suites, uno_env):
     """`suites fetch geneval --mirror URL` fetches every file of the spec from the official paths below URL."""
     from conftest import uno_cmd

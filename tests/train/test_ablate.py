@@ -41,6 +41,7 @@ def test_ablate_writes_tables_and_resumes(tiny_ckpt, tmp_path, uno_env):
             "--batch-size", "2", "--eval-limit", "1", "--out", str(out), "--threads", "1")
     r = _uno_train(*args, env=uno_env)
     assert r.returncode == 0, r.stderr[-2000:]
+    assert "Benchmark comparison, baseline: control" in r.stdout  # the table is printed, not only written
     table = (out / "table.md").read_text()
     assert "control (baseline)" in table and "captioning" in table
     rows = list(csv.DictReader((out / "table.csv").open()))

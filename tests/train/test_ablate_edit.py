@@ -18,7 +18,7 @@ def test_ablation_table_includes_editing(tiny_ckpt, tmp_path):
     train = replace(default_train_config(1, 0), batch_size=2)
     with single_thread():
         manifest = ablate(str(tiny_ckpt), [("captioning",)], ["shapes", "shapes-edit"], 1, out, train,
-                          eval_limit=4, sampler={"num_timesteps": 3}, log=lambda *a: None)
+                          eval_limit=4, sampler={"num_timesteps": 3}, log=lambda *a: None).manifest
     runs = manifest["arms"]["captioning"]["seeds"]["0"]["runs"]
     assert runs["shapes-edit"]["summary"]["coverage"]["scored"] == 4
     assert set(runs["shapes-edit"]["summary"]["results"]["categories"]) == {"recolor", "add", "remove", "move"}

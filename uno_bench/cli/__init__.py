@@ -23,6 +23,8 @@ app = typer.Typer(
     "GEdit-Bench, ImgEdit, KRIS-Bench, shapes), scored exactly as the official scorers do.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
+    # Plain click help: typer's rich panels label every flag "<bool>", which reads as if it took a value.
+    rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
 

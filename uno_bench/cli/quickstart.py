@@ -17,12 +17,13 @@ def quickstart(
     budget: str = typer.Option("full", "--budget", help="full (about 10 min on 2 CPU cores) or ci (a smoke run)."),
 ) -> None:
     """Run the whole mission on a CPU: the shapes suite on the tiny model, a short UNO ablation
-    (control vs captioning), and a comparison report in Markdown, CSV and HTML."""
+    (control vs captioning), and one comparison report in Markdown, CSV and HTML; prints its table."""
     from uno_bench.quickstart import BUDGETS
     from uno_bench.quickstart import quickstart as run
+    from uno_bench.report.terminal import print_report
 
     if budget not in BUDGETS:
         raise UnoError(f"--budget must be one of {', '.join(BUDGETS)}")
     result = run(out, ckpt, budget, log=typer.echo)
-    html = next((p for p in result["report"] if p.endswith(".html")), None)
-    typer.echo(f"done in {result['seconds'] / 60:.1f} min. Report: {html or result['report']}")
+    print_report(result.report)
+    typer.echo(f"done in {result.seconds / 60:.1f} min. Report: {result.html or out / 'report'}")

@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 
 from uno_bench.cli import app
+from uno_bench.cli import sampler_flags as flags
 from uno_bench.errors import UnoError
 from uno_bench.runs.pipeline import STAGES, RunOptions, RunResult, run_suite
 
@@ -29,16 +30,6 @@ def _pairs(values: list[str] | None, flag: str) -> dict[str, str]:
             raise UnoError(f"{flag} expects key=value, got {value!r}")
         out[key] = val
     return out
-
-
-def _interval(text: str | None) -> tuple[float, float] | None:
-    if text is None:
-        return None
-    try:
-        lo, hi = (float(x) for x in text.split(","))
-    except ValueError:
-        raise UnoError(f"--cfg-interval expects two numbers like 0.4,1.0, got {text!r}") from None
-    return (lo, hi)
 
 
 def _extra(values: list[str] | None) -> dict[str, Any]:
@@ -67,6 +58,7 @@ def _execute(opts: RunOptions) -> RunResult:
         dist.close()
     if dist.is_main:
         _report(result, " (rank 0's share)" if dist.world_size > 1 else "")
+        _table(result, opts)
     problem = partial_failure(result)
     if problem:  # every good image and record is kept; exit 1 so scripts notice (docs/faults.md)
         _console.print(f"[red]partial failure[/]: {problem}; every good result is kept; rerun the same command to "
@@ -91,6 +83,18 @@ def partial_failure(result: RunResult) -> str | None:
     elif not result.score and result.generate and result.generate.refused:  # generate stage alone
         parts.append(f"{result.generate.refused} image(s) not drawn: their rows were refused (reasons above)")
     return "; ".join(parts) or None
+
+
+def _table(result: RunResult, opts: RunOptions) -> None:
+    """The run's headline table, per category with bootstrap CIs, as `uno-bench report` would show it."""
+    if not result.summary or not result.summary["coverage"]["scored"]:
+        return
+    from uno_bench.report import build_report, load_run
+    from uno_bench.report.terminal import print_report
+    from uno_bench.suites.registry import load_suite
+
+    suite = load_suite(result.summary["suite"], opts.data_dir)
+    print_report(build_report([load_run(result.run_dir, suite=suite)]))
 
 
 def _report(result: RunResult, share: str) -> None:
@@ -163,14 +167,15 @@ def _plan_options() -> dict[str, Any]:
 
 
 _P = _plan_options()
+_S = flags.options("suite")
 
 
-@app.command("run")
+@app.command("run", context_settings=flags.CONTEXT)
 def run_command(
     suite: str = typer.Argument(..., help=SUITE_HELP),
     ckpt: str | None = typer.Option(
-        None, "--ckpt", help="Checkpoint: a BAGEL checkpoint directory, `tiny` (embedded CPU model), or the folder "
-        "the chosen --model reads from."
+        None, "--ckpt", help="Checkpoint: a BAGEL checkpoint directory, a Hugging Face repo id OWNER/NAME[@REVISION] "
+        "(e.g. ByteDance-Seed/BAGEL-7B-MoT), `tiny` (embedded CPU model), or the folder the chosen --model reads from."
     ),
     model: str | None = typer.Option(
         None, "--model", help="Model adapter: bagel (default with --ckpt), folder, shapes-oracle."
@@ -184,19 +189,11 @@ def run_command(
         help="Run only these stages (repeatable): generate, score, summarize. Default: all three, in order.",
     ),
     batch_size: int = typer.Option(1, "--batch-size", help="Images per model call; never changes any image."),
-    cfg_text_scale: float | None = typer.Option(None, "--cfg-text-scale", help="Text CFG scale (suite default)."),
-    cfg_img_scale: float | None = typer.Option(None, "--cfg-img-scale", help="Image CFG scale (suite default)."),
-    cfg_interval: str | None = typer.Option(
-        None, "--cfg-interval", help="Timestep window for CFG as LO,HI, e.g. 0.4,1.0 (suite default)."
-    ),
-    cfg_renorm_type: str | None = typer.Option(
-        None, "--cfg-renorm-type", help="CFG renorm: global, channel or text_channel (suite default)."
-    ),
-    cfg_renorm_min: float | None = typer.Option(None, "--cfg-renorm-min", help="CFG renorm floor (suite default)."),
-    timestep_shift: float | None = typer.Option(None, "--timestep-shift", help="Timestep shift (suite default)."),
-    num_timesteps: int | None = typer.Option(None, "--num-timesteps", help="Sampler timesteps (suite default)."),
-    width: int | None = typer.Option(None, "--width", help="Image width in pixels (suite default)."),
-    height: int | None = typer.Option(None, "--height", help="Image height in pixels (suite default)."),
+    num_timesteps: int | None = _S["num_timesteps"], timestep_shift: float | None = _S["timestep_shift"],
+    cfg_text_scale: float | None = _S["cfg_text_scale"], cfg_img_scale: float | None = _S["cfg_img_scale"],
+    cfg_interval: str | None = _S["cfg_interval"], cfg_renorm_type: str | None = _S["cfg_renorm_type"],
+    cfg_renorm_min: float | None = _S["cfg_renorm_min"], width: int | None = _S["width"],
+    height: int | None = _S["height"], size: str | None = flags.SIZE,
     sampler_extra: list[str] = typer.Option(
         None, "--sampler-extra", help="key=value for model-specific sampler settings, e.g. think=true. Repeatable."
     ),
@@ -211,12 +208,8 @@ def run_command(
     judge_option: list[str] = _P["judge_option"],
 ) -> None:
     """Generate a suite's images with a model, judge them, and summarize (each stage resumes where it stopped)."""
-    sampler = {
-        "cfg_text_scale": cfg_text_scale, "cfg_img_scale": cfg_img_scale, "cfg_interval": _interval(cfg_interval),
-        "cfg_renorm_type": cfg_renorm_type, "cfg_renorm_min": cfg_renorm_min, "timestep_shift": timestep_shift,
-        "num_timesteps": num_timesteps, "width": width, "height": height,
-    }
-    sampler = {k: v for k, v in sampler.items() if v is not None}
+    sampler: dict[str, Any] = flags.overrides(num_timesteps, timestep_shift, cfg_text_scale, cfg_img_scale,
+                                              cfg_interval, cfg_renorm_type, cfg_renorm_min, width, height, size)
     if sampler_extra:
         sampler["extra"] = _extra(sampler_extra)
     _execute(RunOptions(

@@ -1,12 +1,13 @@
 """`openai` judge backend: any OpenAI-compatible chat-completions endpoint (vLLM, SGLang, Gemini's
-OpenAI-compatible endpoint, OpenAI), over the standard library's http.client.
+OpenAI-compatible endpoint, OpenAI), over httpx: one pooled client per backend (connections are kept
+alive across requests and threads), proxies read from the environment (HTTPS_PROXY, NO_PROXY, ...).
 
 One query = one POST {base_url}/chat/completions with one user message holding the text and the
 image(s) as data URLs, in the query's order unless `image_order` says otherwise. The API key is
 read from the environment variable named by `api_key_env` at request time and sent only in the
 Authorization header: it is never part of the identity, the cache, a record or an error message.
 
-Retries: a request that times out, fails to connect, returns 408/409/425/429/5xx, or returns a
+Retries (tenacity): a request that times out, fails to connect, returns 408/409/425/429/5xx, or returns a
 body that is not complete JSON (truncated) is retried up to `retries` times with exponential
 backoff and jitter (`backoff` x 2^n seconds, capped at `max_backoff`, half of it random). A
 Retry-After header (seconds or an HTTP date) is honoured: the wait is at least that long (capped
@@ -19,13 +20,11 @@ entry whose token text equals the candidate's first token: with `tokenizer=ID_OR
 model's tokenizer, loaded locally with transformers) the first token is computed exactly, as the
 official scorer does; without it the whole candidate string is matched (fine for one-token words,
 recorded in the identity as variant_matching=text). A candidate outside the top k gets 0.
-No proxy support: http.client connects directly.
 """
 
 from __future__ import annotations
 
 import email.utils
-import http.client
 import json
 import math
 import os
@@ -35,6 +34,9 @@ import time
 import urllib.parse
 from collections.abc import Mapping
 from typing import Any
+
+import httpx
+from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
 from uno_bench.errors import UnoError
 from uno_bench.judges.vlm import Answer, JudgeUnavailableError, Query, check_role, parse_options
@@ -98,7 +100,6 @@ class OpenAIBackend:
             raise UnoError("judge base_url must not carry credentials or a query string: "
                            "put the key in the environment variable named by api_key_env")
         self.base_url = urllib.parse.urlunsplit((url.scheme, url.netloc, url.path, "", ""))
-        self._url = url
         self.model = model
         self.opts = {key: default for key, (_, default) in OPTIONS.items()} | opts
         if self.opts["image_order"] not in ("query", "image-first", "text-first"):
@@ -112,6 +113,8 @@ class OpenAIBackend:
         self._slots = threading.BoundedSemaphore(self.concurrency)
         self._tokenizer = None
         self._tokenizer_lock = threading.Lock()
+        self._client: httpx.Client | None = None
+        self._client_lock = threading.Lock()
 
     def identity(self) -> dict[str, Any]:
         o = self.opts
@@ -152,26 +155,27 @@ class OpenAIBackend:
             payload["top_logprobs"] = o["top_logprobs"]
         return {**payload, **self.extra_body}
 
+    def _http(self) -> httpx.Client:
+        """The backend's one client, made on first use (thread-safe, pooled to `concurrency` connections)."""
+        with self._client_lock:
+            if self._client is None:
+                limits = httpx.Limits(max_connections=self.concurrency, max_keepalive_connections=self.concurrency)
+                self._client = httpx.Client(timeout=self.opts["timeout"], limits=limits, trust_env=True)
+            return self._client
+
     def _post(self, body: bytes) -> dict[str, Any]:
         """One HTTP request; the parsed JSON reply, or _Retryable / JudgeUnavailableError."""
         headers = {"Content-Type": "application/json", "Accept": "application/json"}
         key = os.environ.get(self.opts["api_key_env"] or "")
         if key:
             headers["Authorization"] = f"Bearer {key}"
-        conn_cls = http.client.HTTPSConnection if self._url.scheme == "https" else http.client.HTTPConnection
-        conn = conn_cls(self._url.hostname, self._url.port, timeout=self.opts["timeout"])
         try:
-            conn.request("POST", f"{self._url.path}/chat/completions", body=body, headers=headers)
-            response = conn.getresponse()
-            data = response.read()
-            status = response.status
-            retry_after = parse_retry_after(response.getheader("Retry-After"))
-        except (TimeoutError, ConnectionError, http.client.HTTPException, OSError) as exc:
+            response = self._http().post(f"{self.base_url}/chat/completions", content=body, headers=headers)
+        except httpx.TransportError as exc:  # timeouts, refused or reset connections, truncated bodies
             raise _Retryable(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
-        finally:
-            conn.close()
+        status, data = response.status_code, response.content
         if status == 429 or status in RETRY_STATUSES or status >= 500:
-            raise _Retryable(f"HTTP {status}", retry_after)
+            raise _Retryable(f"HTTP {status}", parse_retry_after(response.headers.get("Retry-After")))
         if status != 200:
             excerpt = data[:300].decode("utf-8", "replace").replace("\n", " ")
             if key:
@@ -191,26 +195,30 @@ class OpenAIBackend:
             delay = max(delay, min(retry_after, self.opts["max_retry_after"]))
         return delay
 
+    def _wait(self, state: RetryCallState) -> float:
+        exc = state.outcome.exception() if state.outcome is not None else None
+        return self._delay(state.attempt_number, getattr(exc, "retry_after", None))
+
     def _ask_one(self, query: Query) -> Answer:
         body = json.dumps(self._payload(query)).encode("utf-8")
-        last = ""
-        for attempt in range(1, self.opts["retries"] + 2):
-            try:
-                with self._slots:
-                    reply = self._post(body)
-                answer = self._answer(reply, query)
-            except _Retryable as exc:
-                last = str(exc)
-                if attempt <= self.opts["retries"]:
-                    time.sleep(self._delay(attempt, exc.retry_after))
-                continue
-            except JudgeUnavailableError as exc:
-                raise JudgeUnavailableError(str(exc), calls=attempt, retries=attempt - 1) from None
-            answer.calls, answer.retries = attempt, attempt - 1
-            return answer
         attempts = self.opts["retries"] + 1
-        raise JudgeUnavailableError(f"judge endpoint failed {attempts} times (last: {last})",
-                                    calls=attempts, retries=attempts - 1)
+        retrying = Retrying(stop=stop_after_attempt(attempts), wait=self._wait,
+                            retry=retry_if_exception_type(_Retryable), reraise=True)
+        calls = 0
+        try:
+            for attempt in retrying:
+                with attempt:
+                    calls = attempt.retry_state.attempt_number
+                    with self._slots:
+                        reply = self._post(body)
+                    answer = self._answer(reply, query)
+        except _Retryable as exc:
+            raise JudgeUnavailableError(f"judge endpoint failed {attempts} times (last: {exc})",
+                                        calls=attempts, retries=attempts - 1) from None
+        except JudgeUnavailableError as exc:
+            raise JudgeUnavailableError(str(exc), calls=calls, retries=calls - 1) from None
+        answer.calls, answer.retries = calls, calls - 1
+        return answer
 
     def ask(self, queries: list[Query]) -> list[Answer]:
         return [self._ask_one(q) for q in queries]

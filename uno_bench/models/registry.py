@@ -20,7 +20,8 @@ from uno_bench.registry import Registry
 MODELS: Registry[Any] = Registry("model")
 MODELS.register(
     "bagel", "uno_bench.models.bagel.adapter:load_adapter", aliases=("bagel-7b-mot",),
-    help="BAGEL-family checkpoint: --ckpt DIR (official layout) or --ckpt tiny (the embedded CPU model)",
+    help="BAGEL-family checkpoint: --ckpt DIR (official layout), --ckpt OWNER/NAME[@REVISION] (Hugging Face Hub) "
+    "or --ckpt tiny (the embedded CPU model)",
 )
 MODELS.register(
     "folder", "uno_bench.models.folder:load_adapter", aliases=("images",),

@@ -1,8 +1,7 @@
-"""Formatting shared by the renderers: numbers (CSV keeps full precision), reasons, HTML text and anchors."""
+"""Formatting shared by the renderers: numbers (CSV keeps full precision), reasons and HTML anchors."""
 
 from __future__ import annotations
 
-import html
 from collections.abc import Sequence
 from urllib.parse import quote
 
@@ -72,11 +71,6 @@ def reasons(scores: Sequence[SampleScore]) -> str:
             text = "unscored" if s.score is None else "pass" if s.score == 1.0 else "fail" if s.score == 0.0 else ""
         groups.setdefault(text, []).append(f"#{s.index}")
     return "; ".join(f"{','.join(idx)} {text}".strip() for text, idx in groups.items())
-
-
-def html_text(text: object) -> str:
-    """Run data (labels, prompts, reasons, categories, paths) as HTML text or attribute value."""
-    return html.escape(str(text), quote=True)
 
 
 def anchor(*parts: str) -> str:

@@ -1,23 +1,39 @@
-"""Markdown output: per suite the table, footnotes, chart link, paired tests and per-prompt changes.
+"""Markdown output: per suite the verdict, the table, footnotes, chart link, paired tests and per-prompt changes.
 
-Prompts and reasons are user data: Markdown renderers pass raw HTML through, so `<`, `>` and `&`
-become entities, and `|` / newlines are escaped so a prompt cannot break a table row.
+Prompts and reasons are user data, escaped only where Markdown (GFM) would read them as markup, so the
+file stays readable as plain text: `<` before a tag-like character and `&` before an entity-like run
+become entities (renderers pass raw HTML through), `|` is escaped (it would split a table cell),
+newlines are folded (they would end a row), and `*`, backticks, `~~`, link brackets, a backslash before
+punctuation and `_` at a word's edge (intraword `_` is never emphasis) get a backslash.
 """
 
 from __future__ import annotations
 
+import re
+
 from uno_bench.report import fmt
 from uno_bench.report.model import OVERALL, Report, Row, SuiteReport
 from uno_bench.report.prompt_diff import FAIL_TO_PASS, PASS_TO_FAIL, PromptDiff
+from uno_bench.report.verdict import suite_verdict
 
 LIST_LIMIT = 20  # entries per list; everything is in prompt_changes.csv
 
+_MARKUP = [
+    (re.compile(r"\\(?=[!-/:-@\[-`{-~])"), r"\\\\"),  # a backslash that would escape what follows
+    (re.compile(r"&(?=#?\w+;)"), "&amp;"),  # would start an entity
+    (re.compile(r"<(?=[A-Za-z/!?])"), "&lt;"),  # would start a tag, comment or autolink
+    (re.compile(r"([|*`])"), r"\\\1"),  # cell separator, emphasis, code
+    (re.compile(r"~~"), r"\\~\\~"),  # strikethrough
+    (re.compile(r"\[(?=[^\]]*\]\s*[(\[:])"), r"\\["),  # a [link](...) / [ref][...] opener
+    (re.compile(r"(?<![A-Za-z0-9])_|_(?![A-Za-z0-9])"), r"\\_"),  # emphasis can start/end only at an edge
+]
+
 
 def esc(text: object) -> str:
-    s = str(text).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    s = s.replace("\\", "\\\\").replace("|", "\\|").replace("`", "\\`").replace("*", "\\*").replace("_", "\\_")
-    s = s.replace("[", "\\[").replace("]", "\\]")
-    return " ".join(s.split())  # newlines would end a table row
+    s = " ".join(str(text).split())  # newlines would end a table row
+    for pattern, replacement in _MARKUP:
+        s = pattern.sub(replacement, s)
+    return s
 
 
 def _table(suite: SuiteReport) -> list[str]:
@@ -59,7 +75,7 @@ def _flip_lines(diff: PromptDiff, direction: str) -> list[str]:
     out = [f"**{direction}**: {len(diff.of(direction))} images of {len(groups)} prompts", ""]
     for flips in groups[:LIST_LIMIT]:
         first = flips[0].base
-        out.append(f"- {esc(first.prompt_id)} \\[{esc(first.category)}\\] {esc(first.prompt)} — "
+        out.append(f"- {esc(first.prompt_id)} ({esc(first.category)}) {esc(first.prompt)} — "
                    f"{esc(diff.base_label)}: {esc(fmt.reasons([f.base for f in flips]))}; "
                    f"{esc(diff.other_label)}: {esc(fmt.reasons([f.other for f in flips]))}")
     if len(groups) > LIST_LIMIT:
@@ -102,7 +118,8 @@ def _paired_lines(suite: SuiteReport, rows: list[Row], level: float) -> list[str
 
 
 def suite_markdown(suite: SuiteReport, report: Report, chart: str | None) -> list[str]:
-    out = [f"## {esc(suite.title)} (`{esc(suite.suite)}`)", "", f"Official statistic: {esc(suite.metric)}", ""]
+    out = [f"## {esc(suite.title)} (`{suite.suite}`)", "", f"**{esc(suite_verdict(suite))}**", "",
+           f"Official statistic: {esc(suite.metric)}", ""]
     out += _table(suite) + [""] + _notes(suite) + [""]
     if chart:
         out += [f"![{esc(suite.suite)} chart]({chart})", ""]
@@ -116,7 +133,7 @@ def suite_markdown(suite: SuiteReport, report: Report, chart: str | None) -> lis
 
 def render_markdown(report: Report, charts: dict[str, str] | None = None) -> str:
     charts = charts or {}
-    out = ["# Benchmark comparison", "",
+    out = [f"# {esc(report.title)}", "",
            f"{int(report.level * 100)}% intervals: bootstrap over prompts (stratified by category, all images of a "
            f"prompt together), B = {report.n_boot}, seed {report.seed}, percentile intervals; Δ = run − baseline. "
            "Definitions: docs/statistics.md. ⚠ marks settings that differ from the baseline; † published numbers "

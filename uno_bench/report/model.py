@@ -83,6 +83,14 @@ class Report:
     n_boot: int
     seed: int
     level: float
+    baseline: str = ""  # the label every Δ is taken against
+
+    @property
+    def title(self) -> str:
+        """Names the baseline: two reports over the same runs with different baselines differ in every Δ."""
+        if not any(len(s.measured) > 1 for s in self.suites):
+            return "Benchmark results"
+        return f"Benchmark comparison, baseline: {self.baseline}"
 
 
 def _design(arm: Arm) -> stats.Design:
@@ -211,4 +219,4 @@ def build_report(runs: list[Run], baseline: str | None = None, n_boot: int = sta
         if arms[0].label != baseline:
             suite.footnotes.insert(0, f"no run labelled {baseline!r} in this suite: {arms[0].label!r} is its baseline")
         suites.append(suite)
-    return Report(suites, n_boot, seed, level)
+    return Report(suites, n_boot, seed, level, baseline)

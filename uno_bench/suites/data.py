@@ -12,18 +12,21 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from uno_bench.errors import UnoError
 from uno_bench.suites.spec import DataFile, SuiteSpec
 
+if TYPE_CHECKING:
+    import httpx
+
 State = Literal["verified", "missing", "mismatch", "unverifiable"]
 _CHUNK = 1 << 20
+DOWNLOAD_ATTEMPTS = 4
+RETRY_STATUSES = {408, 425, 429, 500, 502, 503, 504}  # worth asking again; any other non-200 is final
 
 
 def json_lines(path: Path) -> Iterator[tuple[int, Any]]:
@@ -130,20 +133,58 @@ def mirrored(url: str, mirror: str | None) -> str:
     return f"{mirror.rstrip('/')}/{path}"
 
 
-def _download(url: str, dest: Path, timeout: float) -> None:
-    """Stream url into dest (a temp path in the target dir), fsync'ed; raises UnoError on failure."""
+class _Transient(Exception):
+    """A failure another attempt may not meet: timeout, dropped connection, 5xx / 429."""
+
+
+def _stream(client: httpx.Client, url: str, dest: Path) -> None:
+    import httpx
+
+    from uno_bench.runs.progress import download_bar
+
+    try:
+        with client.stream("GET", url) as response:
+            if response.status_code in RETRY_STATUSES:
+                raise _Transient(f"HTTP {response.status_code}")
+            if response.status_code != 200:
+                raise UnoError(f"could not download {url}: HTTP {response.status_code}")
+            total = int(response.headers.get("Content-Length") or 0) or None
+            with open(dest, "wb") as out, download_bar(f"fetch {dest.name.split('.uno-download')[0][1:]}",
+                                                       total) as advance:
+                for chunk in response.iter_bytes(_CHUNK):
+                    out.write(chunk)
+                    advance(len(chunk))
+                out.flush()
+                os.fsync(out.fileno())
+    except httpx.TransportError as exc:  # timeouts, refused / reset connections, truncated bodies
+        raise _Transient(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__) from None
+
+
+def _download(url: str, dest: Path, timeout: float, attempts: int = DOWNLOAD_ATTEMPTS) -> None:
+    """Stream url into dest (a temp path in the target dir), fsync'ed, with a progress bar on a terminal;
+    transient failures are retried with exponential back-off. Raises UnoError on failure."""
+    import httpx
+    from tenacity import Retrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
     if not url.startswith(("https://", "http://")):
         raise UnoError(f"refusing to download {url}: only http(s) URLs are fetched")
+    retrying = Retrying(stop=stop_after_attempt(attempts), wait=wait_exponential(multiplier=0.5, max=8),
+                        retry=retry_if_exception_type(_Transient), reraise=True)
     try:
-        with urllib.request.urlopen(url, timeout=timeout) as response, open(dest, "wb") as out:
-            while chunk := response.read(_CHUNK):
-                out.write(chunk)
-            out.flush()
-            os.fsync(out.fileno())
-    except (urllib.error.URLError, OSError) as exc:
+        # Proxies from the environment, redirects followed (as urllib did); one connection for the retries.
+        with httpx.Client(timeout=timeout, follow_redirects=True, trust_env=True) as client:
+            for attempt in retrying:
+                with attempt:
+                    _stream(client, url, dest)
+    except _Transient as exc:
         dest.unlink(missing_ok=True)
-        reason = getattr(exc, "reason", exc)
-        raise UnoError(f"could not download {url}: {reason}") from exc
+        raise UnoError(f"could not download {url}: {exc} (tried {attempts} times)") from None
+    except OSError as exc:
+        dest.unlink(missing_ok=True)
+        raise UnoError(f"could not write {dest.parent}: {exc}") from None
+    except UnoError:
+        dest.unlink(missing_ok=True)
+        raise
 
 
 def fetch_file(

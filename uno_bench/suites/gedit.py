@@ -104,7 +104,7 @@ class GEditSuite(Suite):
                     "intersection": bool(row.get("Intersection_exist")), "source_file": row["input_image"],
                     "source_sha256": row.get("input_image_sha256")}
             samples.append(Sample(str(row["key"]), row["instruction"], row["task_type"], meta,
-                                  where=f"rows.jsonl row {number}"))
+                                  where=f"{prompts_file.name if prompts_file else 'rows.jsonl'} row {number}"))
         return samples
 
     def image_relpath(self, sample: Sample, index: int) -> str:

@@ -110,15 +110,21 @@ def checkpoint_identity(folder: Path) -> dict:
 
 
 def resolve_checkpoint(spec: str | Path) -> Path:
-    """`tiny` -> the embedded default checkpoint; anything else is a folder path."""
+    """`tiny` -> the embedded default checkpoint; an existing folder -> itself; OWNER/NAME[@REVISION] ->
+    that Hugging Face model repo's snapshot in the hub cache (a folder of that name wins)."""
     if str(spec) == "tiny":
         from uno_bench.assets import tiny_checkpoint_dir
 
         return tiny_checkpoint_dir()
     path = Path(spec).expanduser()
-    if not path.is_dir():
+    if path.is_dir():
+        return path
+    from uno_bench.models.hub import parse_repo_id, resolve_repo
+
+    repo = parse_repo_id(str(spec)) if isinstance(spec, str) else None
+    if repo is None:
         raise UnoError(f"checkpoint folder not found: {path}")
-    return path
+    return resolve_repo(*repo)
 
 
 def _target_device(device_map: dict[str, str | int] | None, key: str, default: torch.device) -> torch.device:
@@ -164,7 +170,15 @@ def load(spec: str | Path, dtype: torch.dtype = torch.bfloat16, device: str | to
     """Load an official-layout BAGEL folder (or `tiny`). `device_map="auto"` spreads the decoder
     layers over the visible GPUs with accelerate (small embedders stay with `embed_tokens`, as
     the official app does)."""
+    from uno_bench.runs.progress import spinner
+
     folder = resolve_checkpoint(spec)
+    with spinner(f"loading checkpoint {spec}"):
+        return _load(folder, dtype, device, vae_dtype, device_map, max_memory, with_vae)
+
+
+def _load(folder: Path, dtype: torch.dtype, device: str | torch.device, vae_dtype: torch.dtype,
+          device_map: dict | str | None, max_memory: dict | None, with_vae: bool) -> LoadedBagel:
     config = read_config(folder)
     # Without vae_config.json the FLUX VAE is assumed, and the model's latent layers are sized by it:
     # check the autoencoder file first, so a smaller one is named instead of failing as shape mismatches.

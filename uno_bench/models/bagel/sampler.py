@@ -15,6 +15,7 @@ The schedule is Euler over a shifted linspace: N points = N - 1 network evaluati
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import torch
@@ -93,6 +94,11 @@ def cfg_combine(v_c: Tensor, v_t: Tensor | None, v_i: Tensor | None, s_t: float,
     return v * (num / (den + 1e-8)).clamp(min=renorm_min, max=1.0)
 
 
+# Called after every denoising step when set: a one-shot command's progress bar advances per step (a
+# single image takes tens of seconds on a CPU) without a callback argument on every sampling function.
+STEP_HOOK: ContextVar[Callable[[], None] | None] = ContextVar("uno_sampler_step_hook", default=None)
+
+
 @torch.no_grad()
 def denoise(model: Bagel, jobs: list[ImageJob], settings: SamplerSettings, special: SpecialTokens,
             trace: Trace | None = None) -> list[Tensor]:
@@ -140,6 +146,8 @@ def denoise(model: Bagel, jobs: list[ImageJob], settings: SamplerSettings, speci
             for i in range(B):
                 trace(step, t, i, v[i])
         x = x - v * dt
+        if (hook := STEP_HOOK.get()) is not None:
+            hook()
     return list(x)
 
 
