@@ -232,7 +232,7 @@ FAULTS: list[Fault] = [
           "llm_config.json is missing", setup=lambda c: (c.tmp / "empty").mkdir()),
     Fault("limit 0", (*RUN, "--limit", "0"), 2, "--limit must be at least 1"),
     Fault("unknown stage", (*RUN, "--stage", "judge"), 2, "unknown stage(s) judge"),
-    Fault("bad --cfg-interval", (*RUN, "--cfg-interval", "0.4"), 2, "--cfg-interval expects two numbers"),
+    Fault("bad --cfg-interval", (*RUN, "--cfg-interval", "0.4"), 2, "--cfg-interval must look like LO,HI"),
     Fault("--model-option without =", (*RUN, "--model-option", "x"), 2, "--model-option expects key=value"),
     Fault("misspelt judge option", (*RUN, "--limit", "1", "--judge-option", "threshhold=0.3"), 2,
           "did you mean 'threshold'"),
