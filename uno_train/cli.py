@@ -216,6 +216,8 @@ def probe(
     cfg = p.ProbeConfig(n=n, times=times, prompt=prompt, image_size=image_size)
     if threads:
         torch.set_num_threads(threads)
+    for spec in ckpt:  # a wrong second --ckpt fails before the first is probed
+        checkpoint.resolve_checkpoint(spec)
     dtype = torch.float32 if torch.device(device).type == "cpu" else torch.bfloat16
     results = []
     for spec, label in zip(ckpt, p.checkpoint_labels(ckpt)):

@@ -116,5 +116,7 @@ def test_cli_probes_the_tiny_model_end_to_end(tmp_path):
     assert np.array(ck["cka_vit"]).shape == (layers, 2)
     assert data["config"]["n_test"] == 3 and data["differences"] == []
     assert "## tiny" in (out / "probe.md").read_text()
+    from uno_bench.errors import UnoError
+
     bad = CliRunner().invoke(app, ["probe", "--ckpt", "tiny", "--out", str(out), "--t", "0.1,x"])
-    assert bad.exit_code != 0
+    assert isinstance(bad.exception, UnoError) and "--t" in str(bad.exception)  # run_app: one line, exit 2
