@@ -189,6 +189,48 @@ def eval_captions(
         out.write_text(json.dumps(result, indent=2) + "\n")
 
 
+@app.command()
+def probe(
+    ckpt: list[str] = typer.Option(..., "--ckpt", help="Checkpoint to probe (repeat; every further one is "
+                                   "compared with the first, e.g. --ckpt CONTROL --ckpt UNO)."),
+    out: Path = typer.Option(..., "--out", help="Output folder: probe.json, probe.md, probe.csv, probe.png."),
+    n: int = typer.Option(400, "--n", help="Held-out scenes (seed 20,000; 75% fit the probes, 25% score them)."),
+    t: str = typer.Option("0.1,0.3,0.5,0.7,0.9", "--t", help="Comma list of flow times (t = 1 is pure noise)."),
+    prompt: str = typer.Option("empty", "--prompt", help="empty (features from the image alone) | caption."),
+    image_size: int = typer.Option(None, "--image-size", help="Render size (default: the model's native size, "
+                                   "capped at 512)."),
+    device: str = typer.Option("cpu", "--device", help="torch device, e.g. cpu or cuda."),
+    threads: int = typer.Option(None, "--threads", help="torch CPU threads."),
+) -> None:
+    """Linear probes for colour, shape, count and position on the gen expert's hidden states of noised
+    held-out images, per (layer, t), plus linear CKA with the clean image's ViT features."""
+    import torch
+
+    from uno_bench.models.bagel import checkpoint
+    from uno_train import probe as p
+
+    try:
+        times = tuple(float(x) for x in t.split(",") if x.strip())
+    except ValueError:
+        raise UnoError(f"--t must be a comma list of numbers, got {t!r}") from None
+    cfg = p.ProbeConfig(n=n, times=times, prompt=prompt, image_size=image_size)
+    if threads:
+        torch.set_num_threads(threads)
+    for spec in ckpt:  # a wrong second --ckpt fails before the first is probed
+        checkpoint.resolve_checkpoint(spec)
+    dtype = torch.float32 if torch.device(device).type == "cpu" else torch.bfloat16
+    results = []
+    for spec, label in zip(ckpt, p.checkpoint_labels(ckpt)):
+        loaded = checkpoint.load(spec, dtype=dtype, device=device)
+        results.append(p.run_probe(loaded, cfg, label, spec))
+        del loaded
+    paths = p.write_outputs(out, cfg, results, p.compare(results, cfg))
+    for r in results:
+        best = "  ".join(f"{a} {r.accuracy(a).max():.2f} (chance {r.chance[a]:.2f})" for a in p.ATTRIBUTES)
+        typer.echo(f"{r.label}: best held-out accuracy  {best}")
+    typer.echo("wrote " + ", ".join(str(x) for x in paths))
+
+
 def main() -> None:
     run_app(app, ())
 
