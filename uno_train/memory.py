@@ -130,12 +130,16 @@ def count_parameters(cfg: BagelConfig, freeze: tuple[str, ...], uno=None) -> tup
 
 
 def plan(ckpt: str, uno, world_size: int, fsdp: bool, precision: str, activation_checkpointing: bool,
-         micro_batch: int, resolution: int = 512, gpu_memory_gib: float = 80.0, ema: bool = True) -> MemoryPlan:
+         micro_batch: int, resolution: int | None = None, gpu_memory_gib: float = 80.0, ema: bool = True) -> MemoryPlan:
     if precision not in ACT_BYTES:
         raise UnoError(f"unknown precision {precision!r} (fp32 | bf16)")
     if world_size < 1 or micro_batch < 1:
         raise UnoError("--world-size and the micro-batch must be at least 1")
     name, cfg = plan_config(ckpt)
+    if resolution is None:  # what post_train renders shapes images at
+        resolution = min(cfg.vae_transform.max_size, 512)
+    if resolution < cfg.latent_downsample:
+        raise UnoError(f"--resolution must be at least {cfg.latent_downsample} px")
     trainable, frozen, extra, vae = count_parameters(cfg, tuple(uno.freeze), uno)
     shards = world_size if fsdp else 1
     llm = cfg.llm
