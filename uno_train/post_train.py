@@ -75,7 +75,11 @@ def post_train(ckpt: str, out: Path, uno: UnoConfig, train: TrainConfig, data: s
     # fp32 weights (the master copy; precision=bf16 is autocast). Under FSDP every rank loads on the CPU and
     # fully_shard moves its shard to the device; alone, the model is loaded straight onto the device.
     loaded = checkpoint.load(ckpt, dtype=torch.float32, device="cpu" if d.active else d.device)
-    objective = UnoObjective(uno, loaded.model)
+    # The regression head's initial weights come from torch's global RNG: seed it, so every rank (and every
+    # rerun with this seed) starts from the same head — unseeded, FSDP ranks each trained a different one.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(train.seed)
+        objective = UnoObjective(uno, loaded.model)
     with torch.no_grad():  # metaqueries + head live beside the (sharded) model: on this rank's device
         for p in objective.parameters().values():
             p.data = p.data.to(d.device)
