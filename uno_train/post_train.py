@@ -66,8 +66,9 @@ def post_train(ckpt: str, out: Path, uno: UnoConfig, train: TrainConfig, data: s
     image_size = min(base.vae_transform.max_size, 512)  # shapes images: the model's native size, capped
     source = guard_all_bad(make_source(data, image_size, train.seed))
     config = run_config(ckpt, uno, cfg, data)
-    if d.is_main:  # another configuration is refused before anything is written
-        outdir.claim(out, "post-train", config, launch=launch)
+    # Another configuration is refused before anything is written: every rank checks (so every rank stops
+    # alike), the main one records.
+    outdir.claim(out, "post-train", config, write=d.is_main, launch=launch)
     distributed.barrier(d)
     if (out / DONE).exists():
         log(f"{out} is already post-trained with these settings; reusing it")
