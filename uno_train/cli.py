@@ -85,14 +85,85 @@ UNO_OPTIONS = dict(
     threads=typer.Option(None, "--threads", help="torch CPU threads."),
 )
 
+# Full-size runs (docs/training.md, "BAGEL-7B-MoT on 8 GPUs"); every one may also come from --config.
+SCALE_OPTIONS = dict(
+    precision=typer.Option("fp32", "--precision", help="fp32 | bf16 (autocast over fp32 weights)."),
+    device=typer.Option("auto", "--device", help="auto (cuda when available) | cpu | cuda | cuda:N; under "
+                        "torchrun each rank uses cuda:LOCAL_RANK."),
+    micro_batch=typer.Option(None, "--micro-batch", help="Examples per forward on one rank (micro-batch x "
+                             "grad-accum x ranks = batch size; default: the batch size over the ranks)."),
+    grad_accum=typer.Option(None, "--grad-accum", help="Micro-batches accumulated per optimizer step (default: "
+                            "from --micro-batch, else 1)."),
+    activation_checkpointing=typer.Option(False, "--activation-checkpointing/--no-activation-checkpointing",
+                                          help="Recompute decoder layers in backward (less memory, ~1/3 more compute)."),
+    fsdp=typer.Option(False, "--fsdp/--no-fsdp", help="FSDP2 over all ranks under torchrun (weights, gradients, "
+                      "AdamW states sharded; frozen parameters get no optimizer state)."),
+    save_every=typer.Option(None, "--save-every", help="Checkpoint every N steps (default: steps / 3)."),
+    config=typer.Option(None, "--config", help="A TOML file of options by flag name (micro-batch = 4, "
+                        "precision = \"bf16\", ...); flags given on the command line win.",
+                        exists=False, dir_okay=False),
+    plan=typer.Option(False, "--plan", help="Print the per-GPU memory plan (meta device, no weights read) and "
+                      "exit: --ckpt may be a config name (bagel-7b) or a folder."),
+    world_size=typer.Option(None, "--world-size", help="Ranks for --plan (default: torchrun's WORLD_SIZE, or 1)."),
+    gpu_memory=typer.Option(80.0, "--gpu-memory", help="GiB per GPU that --plan checks the total against."),
+    resolution=typer.Option(None, "--resolution", help="Image side in pixels that --plan sizes activations for "
+                            "(default: what post-train renders, the model's VAE maximum capped at 512)."),
+)
+
+
+def _scaled(ctx: typer.Context, params: dict) -> dict:
+    """The command's arguments after --config, with the batch split resolved (exit 2 when inconsistent)."""
+    from uno_train.launch import apply_config_file, env_world_size, resolve_batch
+
+    p, from_file = apply_config_file(ctx, params, params.get("config"))
+    if p["precision"] not in ("fp32", "bf16"):
+        raise UnoError(f"--precision must be fp32 or bf16 (got {p['precision']!r})")
+    if p["save_every"] is not None and p["save_every"] < 1:
+        raise UnoError("--save-every must be at least 1")
+    p["ranks"] = (p["world_size"] or env_world_size()) if p["plan"] else env_world_size()
+    given = ctx.get_parameter_source("batch_size").name != "DEFAULT" or "batch_size" in from_file
+    p["batch_size"], p["micro_batch"], p["grad_accum"] = resolve_batch(p["batch_size"], p["micro_batch"],
+                                                                       p["grad_accum"], p["ranks"], given)
+    return p
+
+
+def _train_config(p: dict, seed: int):
+    from dataclasses import replace
+
+    from uno_train.post_train import default_train_config
+
+    base = default_train_config(p["steps"], seed)
+    return replace(base, batch_size=p["batch_size"], lr=p["lr"], precision=p["precision"], grad_accum=p["grad_accum"],
+                   activation_checkpointing=p["activation_checkpointing"],
+                   save_every=p["save_every"] or base.save_every)
+
+
+def _print_plan(p: dict, uno) -> None:
+    from uno_train.launch import is_main_process
+    from uno_train.memory import plan, render
+
+    result = plan(p["ckpt"], uno, p["ranks"], p["fsdp"], p["precision"],
+                  p["activation_checkpointing"], p["micro_batch"], p["resolution"], p["gpu_memory"])
+    if is_main_process():
+        typer.echo(render(result))
+        typer.echo(f"batch: {p['micro_batch']} per micro-batch x {p['grad_accum']} accumulation x "
+                   f"{result.world_size} rank(s) = {p['batch_size']} examples per optimizer step")
+
+
+def _launch_record(p: dict, d) -> dict:
+    return {"device": str(d.device), "world_size": d.world, "fsdp": p["fsdp"], "micro_batch": p["micro_batch"],
+            "config_file": str(p["config"]) if p["config"] else None}
+
 
 @app.command("post-train")
 def post_train_cmd(
+    ctx: typer.Context,
     ckpt: str = typer.Option(..., "--ckpt", help="BAGEL checkpoint folder, Hugging Face repo id "
-                             "OWNER/NAME[@REVISION], or `tiny`."),
+                             "OWNER/NAME[@REVISION], or `tiny` (with --plan also a config name: bagel-7b)."),
     proxy: str = typer.Option("captioning,regression", "--proxy",
                               help="Comma list of UNO proxies: captioning, regression; `none` = flow matching only."),
-    out: Path = typer.Option(..., "--out", help="Output folder (a plain BAGEL checkpoint + metaqueries)."),
+    out: Path = typer.Option(None, "--out", help="Output folder (a plain BAGEL checkpoint + metaqueries); "
+                             "required unless --plan."),
     seed: int = typer.Option(0, "--seed"),
     data: str = UNO_OPTIONS["data"], steps: int = UNO_OPTIONS["steps"], batch_size: int = UNO_OPTIONS["batch_size"],
     lr: float = UNO_OPTIONS["lr"], prompt_masking: bool = UNO_OPTIONS["prompt_masking"],
@@ -100,26 +171,42 @@ def post_train_cmd(
     caption_weight: float = UNO_OPTIONS["caption_weight"], regression_weight: float = UNO_OPTIONS["regression_weight"],
     caption_source: str = UNO_OPTIONS["caption_source"], t_min: float = UNO_OPTIONS["t_min"],
     t_max: float = UNO_OPTIONS["t_max"], threads: int = UNO_OPTIONS["threads"],
+    precision: str = SCALE_OPTIONS["precision"], device: str = SCALE_OPTIONS["device"],
+    micro_batch: int = SCALE_OPTIONS["micro_batch"], grad_accum: int = SCALE_OPTIONS["grad_accum"],
+    activation_checkpointing: bool = SCALE_OPTIONS["activation_checkpointing"], fsdp: bool = SCALE_OPTIONS["fsdp"],
+    save_every: int = SCALE_OPTIONS["save_every"], config: Path = SCALE_OPTIONS["config"],
+    plan: bool = SCALE_OPTIONS["plan"], world_size: int = SCALE_OPTIONS["world_size"],
+    gpu_memory: float = SCALE_OPTIONS["gpu_memory"], resolution: int = SCALE_OPTIONS["resolution"],
 ) -> None:
     """UNO post-training: flow matching + caption CE + metaquery regression through the frozen und expert."""
     import torch
 
-    from uno_train.post_train import default_train_config, parse_proxies, post_train
+    from uno_train.launch import make_dist
+    from uno_train.post_train import parse_proxies, post_train
 
-    if threads:
-        torch.set_num_threads(threads)
-    uno = _uno_config(prompt_masking, see_caption, target, caption_weight, regression_weight, caption_source,
-                      t_min, t_max, parse_proxies(proxy))
-    from dataclasses import replace
-
-    train = replace(default_train_config(steps, seed), batch_size=batch_size, lr=lr)
+    p = _scaled(ctx, dict(ctx.params))
+    if p["threads"]:
+        torch.set_num_threads(p["threads"])
+    uno = _uno_config(p["prompt_masking"], p["see_caption"], p["target"], p["caption_weight"], p["regression_weight"],
+                      p["caption_source"], p["t_min"], p["t_max"], parse_proxies(p["proxy"]))
+    if p["plan"]:
+        _print_plan(p, uno)
+        return
+    if p["out"] is None:
+        raise UnoError("--out is required (the output folder), unless --plan")
+    out = Path(p["out"])
+    train = _train_config(p, p["seed"])
+    d = make_dist(p["fsdp"], p["device"])
     with outdir.resume_errors(out):
-        result = post_train(ckpt, out, uno, train, data, log=typer.echo)
-    typer.echo(f"post-trained in {result['seconds'] / 60:.1f} min -> {out}  (uno-bench run shapes --ckpt {out})")
+        result = post_train(p["ckpt"], out, uno, train, p["data"], log=typer.echo if d.is_main else (lambda _: None),
+                            dist=d, launch=_launch_record(p, d))
+    if d.is_main:
+        typer.echo(f"post-trained in {result['seconds'] / 60:.1f} min -> {out}  (uno-bench run shapes --ckpt {out})")
 
 
 @app.command()
 def ablate(
+    ctx: typer.Context,
     ckpt: str = typer.Option(..., "--ckpt", help="Starting checkpoint for every arm (`tiny` works out of the box)."),
     proxy: list[str] = typer.Option(..., "--proxy", help="One arm per use: captioning | regression | "
                                     "captioning,regression. A control arm (flow matching only) is always added."),
@@ -135,25 +222,42 @@ def ablate(
     caption_weight: float = UNO_OPTIONS["caption_weight"], regression_weight: float = UNO_OPTIONS["regression_weight"],
     caption_source: str = UNO_OPTIONS["caption_source"], t_min: float = UNO_OPTIONS["t_min"],
     t_max: float = UNO_OPTIONS["t_max"], threads: int = UNO_OPTIONS["threads"],
+    precision: str = SCALE_OPTIONS["precision"], device: str = SCALE_OPTIONS["device"],
+    micro_batch: int = SCALE_OPTIONS["micro_batch"], grad_accum: int = SCALE_OPTIONS["grad_accum"],
+    activation_checkpointing: bool = SCALE_OPTIONS["activation_checkpointing"], fsdp: bool = SCALE_OPTIONS["fsdp"],
+    save_every: int = SCALE_OPTIONS["save_every"], config: Path = SCALE_OPTIONS["config"],
+    plan: bool = SCALE_OPTIONS["plan"], world_size: int = SCALE_OPTIONS["world_size"],
+    gpu_memory: float = SCALE_OPTIONS["gpu_memory"], resolution: int = SCALE_OPTIONS["resolution"],
 ) -> None:
     """Train a control and one arm per --proxy on identical data/steps/seeds, evaluate all, write the tables."""
-    from dataclasses import replace
-
     import torch
 
     from uno_train.ablate import ablate as run
-    from uno_train.post_train import default_train_config, parse_proxies
+    from uno_train.launch import make_dist
+    from uno_train.post_train import parse_proxies
 
-    if threads:
-        torch.set_num_threads(threads)
-    proxy_sets = [parse_proxies(p) for p in proxy]
-    name = name or "uno-" + "-vs-".join("+".join(p) or "control" for p in proxy_sets)
-    out = out or Path("results") / name
-    uno = _uno_config(prompt_masking, see_caption, target, caption_weight, regression_weight, caption_source, t_min, t_max)
-    train = replace(default_train_config(steps, seed0), batch_size=batch_size, lr=lr)
+    p = _scaled(ctx, dict(ctx.params))
+    if p["threads"]:
+        torch.set_num_threads(p["threads"])
+    proxy_sets = [parse_proxies(x) for x in ([p["proxy"]] if isinstance(p["proxy"], str) else p["proxy"])]
+    uno = _uno_config(p["prompt_masking"], p["see_caption"], p["target"], p["caption_weight"], p["regression_weight"],
+                      p["caption_source"], p["t_min"], p["t_max"])
+    if p["plan"]:  # the largest arm: every proxy of every arm
+        from dataclasses import replace
+
+        _print_plan(p, replace(uno, proxies=tuple(sorted({x for ps in proxy_sets for x in ps}))))
+        return
+    if p["fsdp"]:
+        raise UnoError("ablate trains and evaluates its arms in one process; --fsdp is for post-train (run each "
+                       "arm with `torchrun ... post-train --fsdp`) and for ablate --plan")
+    name = p["name"] or "uno-" + "-vs-".join("+".join(x) or "control" for x in proxy_sets)
+    out = Path(p["out"]) if p["out"] else Path("results") / name
+    train = _train_config(p, p["seed0"])
+    d = make_dist(False, p["device"])
     with outdir.resume_errors(out):
-        result = run(ckpt, proxy_sets, [s.strip() for s in suites.split(",") if s.strip()], seeds, out, train, uno,
-                     data, eval_limit, log=typer.echo, first_seed=seed0)
+        result = run(p["ckpt"], proxy_sets, [s.strip() for s in p["suites"].split(",") if s.strip()], p["seeds"], out,
+                     train, uno, p["data"], p["eval_limit"], device=p["device"], log=typer.echo,
+                     first_seed=p["seed0"], dist=d, launch=_launch_record(p, d))
     from uno_bench.report.terminal import print_report
 
     print_report(result.report)

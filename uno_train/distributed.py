@@ -66,6 +66,36 @@ def shard(model: nn.Module, d: Dist) -> nn.Module:
     return model
 
 
+def clip_grad_norm(params: list[torch.Tensor], max_norm: float, d: Dist) -> torch.Tensor:
+    """`clip_grad_norm_` that also works under FSDP2 when some trained parameters live outside the
+    sharded model (UNO's metaqueries and head: plain tensors on every rank). Their gradients are first
+    averaged over the ranks (FSDP2 averages the sharded ones the same way), then every gradient is
+    clipped by the joint norm. Alone, exactly `torch.nn.utils.clip_grad_norm_`."""
+    plain = [p for p in params if not hasattr(p, "device_mesh")]
+    if not d.active or len(plain) == len(params):
+        return torch.nn.utils.clip_grad_norm_(params, max_norm)
+    for p in plain:  # every rank reduces every such parameter, in the same order
+        if p.grad is None:
+            p.grad = torch.zeros_like(p)
+        dist.all_reduce(p.grad)
+        p.grad.div_(d.world)
+    sharded = [p for p in params if hasattr(p, "device_mesh")]
+    if not plain:
+        return torch.nn.utils.clip_grad_norm_(sharded, max_norm)
+    squares = 0.0
+    for group in (sharded, plain):
+        grads = [p.grad for p in group if p.grad is not None]
+        if grads:
+            squares += float(full_tensor(torch.nn.utils.get_total_norm(grads))) ** 2
+    total = squares**0.5
+    coef = max_norm / (total + 1e-6)
+    if coef < 1.0:
+        for p in params:
+            if p.grad is not None:
+                p.grad.mul_(coef)
+    return torch.tensor(total)
+
+
 def full_tensor(t: torch.Tensor) -> torch.Tensor:
     """A DTensor's full value (a collective: every rank must call), or the tensor itself."""
     return t.full_tensor() if hasattr(t, "full_tensor") else t

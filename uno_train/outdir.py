@@ -72,8 +72,11 @@ def _legacy(out: Path) -> tuple[str | None, dict[str, Any]] | None:
     return None
 
 
-def claim(out: Path, command: str, config: dict[str, Any], write: bool = True) -> None:
-    """Refuse `out` if another command or configuration made it; otherwise record ours (write=True)."""
+def claim(out: Path, command: str, config: dict[str, Any], write: bool = True,
+          launch: dict[str, Any] | None = None) -> None:
+    """Refuse `out` if another command or configuration made it; otherwise record ours (write=True).
+    `launch` (device, ranks, micro-batch, config file: how the run was started, not what it computes) is
+    recorded beside the configuration, replaced by a run launched otherwise, and never compared."""
     out = Path(out)
     config = plain(config)
     # A record with nothing made under it yet (the first run failed early, e.g. on bad data) binds nothing.
@@ -95,7 +98,10 @@ def claim(out: Path, command: str, config: dict[str, Any], write: bool = True) -
         raise UnoError(f"{out} was made by {made_by or 'uno-train'} with a different configuration ({shown}); "
                        "use another --out, or the same settings to resume or reuse it")
     if write and found is None:
-        write_json(out / MANIFEST, {"command": command, "config": config})
+        write_json(out / MANIFEST, {"command": command, "config": config,
+                                    **({"launch": plain(launch)} if launch is not None else {})})
+    elif write and launch is not None and found.get("launch") != plain(launch):  # a same rerun changes no byte
+        write_json(out / MANIFEST, {**found, "launch": plain(launch)})
 
 
 def holds_results(out: Path) -> bool:

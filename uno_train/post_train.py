@@ -16,8 +16,9 @@ import torch
 
 from uno_bench.models.bagel import checkpoint
 from uno_bench.models.bagel.config import read_config
-from uno_train import outdir
+from uno_train import distributed, outdir
 from uno_train.data import CaptionFolderSource, DataSource, ShapesSource
+from uno_train.distributed import Dist
 from uno_train.guard import guard_all_bad
 from uno_train.outdir import file_sha256
 from uno_train.plans import DropoutProbs
@@ -54,27 +55,49 @@ def run_config(ckpt: str, uno: UnoConfig, cfg: TrainConfig, data: str) -> dict:
 
 
 def post_train(ckpt: str, out: Path, uno: UnoConfig, train: TrainConfig, data: str = "shapes",
-               log=print, progress: bool = True) -> dict:
+               log=print, progress: bool = True, dist: Dist | None = None, launch: dict | None = None) -> dict:
+    """`dist`: the torchrun group (FSDP2 over its ranks, `distributed.init_from_env`) or None for one
+    process on the CPU; `launch`: how this run was started (device, ranks, micro-batch, config file),
+    recorded in OUT/uno_train.json without binding a rerun to it."""
     out = Path(out)
+    d = dist or Dist()
     cfg = replace(train, freeze=tuple(uno.freeze), weights={**train.weights, **uno.weights})
     base = read_config(checkpoint.resolve_checkpoint(ckpt))  # a wrong --ckpt or --data fails before OUT is touched
     image_size = min(base.vae_transform.max_size, 512)  # shapes images: the model's native size, capped
     source = guard_all_bad(make_source(data, image_size, train.seed))
     config = run_config(ckpt, uno, cfg, data)
-    outdir.claim(out, "post-train", config)  # another configuration is refused before anything is written
+    # Another configuration is refused before anything is written: every rank checks (so every rank stops
+    # alike), the main one records.
+    outdir.claim(out, "post-train", config, write=d.is_main, launch=launch)
+    distributed.barrier(d)
     if (out / DONE).exists():
         log(f"{out} is already post-trained with these settings; reusing it")
         return json.loads((out / DONE).read_text())
-    loaded = checkpoint.load(ckpt, dtype=torch.float32)
-    objective = UnoObjective(uno, loaded.model)
-    trainer = Trainer(loaded, source, cfg, out, objective=objective, log=log)
+    # fp32 weights (the master copy; precision=bf16 is autocast). Under FSDP every rank loads on the CPU and
+    # fully_shard moves its shard to the device; alone, the model is loaded straight onto the device.
+    loaded = checkpoint.load(ckpt, dtype=torch.float32, device="cpu" if d.active else d.device)
+    # The regression head's initial weights come from torch's global RNG: seed it, so every rank (and every
+    # rerun with this seed) starts from the same head — unseeded, FSDP ranks each trained a different one.
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(train.seed)
+        objective = UnoObjective(uno, loaded.model)
+    with torch.no_grad():  # metaqueries + head live beside the (sharded) model: on this rank's device
+        for p in objective.parameters().values():
+            p.data = p.data.to(d.device)
+    trainer = Trainer(loaded, source, cfg, out, objective=objective, dist=d, log=log if d.is_main else _quiet)
     if trainer.latest_checkpoint() is not None:
         log(f"resuming from {trainer.latest_checkpoint()} (step {trainer.resume()})")
     t0 = time.perf_counter()
     history = trainer.run(progress=progress)
     result = {**config, "seconds": time.perf_counter() - t0, "final": history[-1] if history else None}
-    (out / DONE).write_text(json.dumps(result, indent=2) + "\n")
+    if d.is_main:
+        (out / DONE).write_text(json.dumps(result, indent=2) + "\n")
+    distributed.barrier(d)
     return result
+
+
+def _quiet(_: str) -> None:
+    pass
 
 
 def parse_proxies(text: str) -> tuple[str, ...]:

@@ -279,7 +279,7 @@ class Trainer:
             total += float(loss.detach())
             for k, v in parts.items():
                 logs[k] = logs.get(k, 0.0) + v
-        grad_norm = torch.nn.utils.clip_grad_norm_(self.params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"))
+        grad_norm = distributed.clip_grad_norm(self.params, cfg.grad_clip if cfg.grad_clip > 0 else float("inf"), d)
         grad_norm = float(distributed.full_tensor(grad_norm)) if hasattr(grad_norm, "full_tensor") else float(grad_norm)
         if not math.isfinite(grad_norm):
             raise TrainingDiverged(f"non-finite gradient norm at step {step}; stopping (last good checkpoint: "
