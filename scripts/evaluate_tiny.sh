@@ -13,9 +13,9 @@ run shapes shapes-seed0 &
 run shapes shapes-seed1 --base-seed 1 &
 wait
 run shapes-edit shapes-edit-seed0 &
-"$train" eval-captions --ckpt "$ckpt" --n 500 --threads 1 --out "$out/captions.json" > "$out/captions.log" 2>&1 &
+run shapes-edit shapes-edit-seed1 --base-seed 1 &
 wait
-run shapes-edit shapes-edit-seed1 --base-seed 1
+"$train" eval-captions --ckpt "$ckpt" --n 500 --threads 1 --out "$out/captions.json" > "$out/captions.log" 2>&1
 "$bench" report seed0="$out/shapes-seed0" seed1="$out/shapes-seed1" --baseline seed0 --out "$out/precision-shapes" > /dev/null
 "$bench" report seed0="$out/shapes-edit-seed0" seed1="$out/shapes-edit-seed1" --baseline seed0 \
   --out "$out/precision-shapes-edit" > /dev/null
