@@ -21,7 +21,7 @@ def test_samples_sources_and_layout():
     suite = load_suite("shapes_edit")
     assert suite.spec.task == "edit" and suite.name == "shapes-edit"
     samples = suite.load_samples()
-    assert len(samples) == 64 and [s.category for s in samples[:4]] == ["recolor", "add", "remove", "move"]
+    assert len(samples) == 1000 and [s.category for s in samples[:4]] == ["recolor", "add", "remove", "move"]
     edit = SceneEdit.from_dict(samples[5].metadata)
     assert samples[5].prompt == edit.instruction
     [source] = suite.source_images(samples[5])

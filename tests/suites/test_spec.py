@@ -15,7 +15,7 @@ from uno_bench.suites import data as suite_data
 from uno_bench.suites.spec import load_specs, parse_spec, spec_files
 
 EXPECTED = {"geneval", "geneval2", "dpg_bench", "unigenbench", "unigenbench_en_long", "unigenbench_zh",
-            "unigenbench_zh_long", "gedit", "gedit_cn", "imgedit", "kris", "shapes", "shapes-edit"}
+            "unigenbench_zh_long", "gedit", "gedit_cn", "imgedit", "kris", "shapes", "shapes-mini", "shapes-edit"}
 
 
 def test_every_benchmark_has_a_spec():
