@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 from safetensors.torch import load_file
+from torchrun_workers import run_workers
 
 WORKER = Path(__file__).with_name("fsdp_worker.py")
 
 
-def _run(cmd: list[str], env) -> dict[str, list[float]]:
-    # A new session, so a hung run's workers die with it instead of lingering (torchrun's children).
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
-    try:
-        stdout, stderr = proc.communicate(timeout=600)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
-    assert proc.returncode == 0, stderr[-3000:]
-    out = {}
-    for line in stdout.splitlines():
-        key, _, payload = line.partition(" ")
-        if key in ("LOSSES", "GRADNORMS"):
-            out[key] = json.loads(payload)
-    return out
+def _run(cmd: list[str], env) -> dict[str, list]:
+    return run_workers(cmd, env, ("LOSSES", "GRADNORMS"))
 
 
 def test_two_rank_fsdp_matches_one_rank(tiny_ckpt, tmp_path, uno_env):

@@ -4,15 +4,12 @@ stay bit-identical."""
 
 from __future__ import annotations
 
-import json
-import os
-import signal
-import subprocess
 import sys
 
 import pytest
 import torch
 from safetensors.torch import load_file
+from torchrun_workers import run_workers
 
 from uno_train.freeze import COMPONENTS
 
@@ -25,21 +22,7 @@ BF16_LOSS_REL, BF16_TERM_REL = 2e-2, 1e-1
 
 
 def _run(cmd: list[str], env) -> dict[str, list]:
-    """As test_fsdp._run: a new session, so a hung run's workers die with it."""
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-                            start_new_session=True)
-    try:
-        stdout, stderr = proc.communicate(timeout=600)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, signal.SIGKILL)
-        raise
-    assert proc.returncode == 0, stderr[-3000:]
-    out = {}
-    for line in stdout.splitlines():
-        key, _, payload = line.partition(" ")
-        if key in ("LOSSES", "TERMS"):
-            out[key] = json.loads(payload)
-    return out
+    return run_workers(cmd, env, ("LOSSES", "TERMS"))
 
 
 def _terms(out: dict) -> list[float]:
