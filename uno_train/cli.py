@@ -32,6 +32,8 @@ def pretrain(
     steps: int = typer.Option(None, "--steps", help="Override the number of model training steps."),
     resume: bool = typer.Option(True, "--resume/--no-resume", help="Continue an interrupted run in OUT."),
     threads: int = typer.Option(None, "--threads", help="torch CPU threads (default: torch's choice)."),
+    extend: bool = typer.Option(False, "--extend", help="Continue a finished or running run in OUT to a larger "
+                                "--steps (constant-rate recipes only: the same run, longer)."),
 ) -> None:
     """Train a model from scratch (the autoencoder, then understanding + generation together)."""
     import torch
@@ -48,7 +50,9 @@ def pretrain(
     recipe = PRESETS[preset](scale)
     if steps is not None:
         recipe.train.steps = steps
-    outdir.claim(out, "pretrain", outdir.plain(recipe))  # refused before anything is written into OUT
+    if extend and steps is None:
+        raise UnoError("--extend needs --steps (the new, larger step count)")
+    outdir.claim(out, "pretrain", outdir.plain(recipe), extend=extend)  # refused before anything is written into OUT
     with outdir.resume_errors(out):
         result = run(recipe, out, resume=resume, log=typer.echo)
     s = result["seconds"]

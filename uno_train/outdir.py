@@ -73,12 +73,20 @@ def _legacy(out: Path) -> tuple[str | None, dict[str, Any]] | None:
 
 
 def claim(out: Path, command: str, config: dict[str, Any], write: bool = True,
-          launch: dict[str, Any] | None = None) -> None:
+          launch: dict[str, Any] | None = None, extend: bool = False) -> None:
     """Refuse `out` if another command or configuration made it; otherwise record ours (write=True).
     `launch` (device, ranks, micro-batch, config file: how the run was started, not what it computes) is
-    recorded beside the configuration, replaced by a run launched otherwise, and never compared."""
+    recorded beside the configuration, replaced by a run launched otherwise, and never compared.
+    `extend` accepts a larger `train.steps` than recorded when nothing else differs and the schedule is
+    constant (every step's arithmetic is then the same as in the shorter run), and records the new count."""
     out = Path(out)
     config = plain(config)
+    if extend:
+        found = _read(out / MANIFEST) if holds_results(out) else None
+        if found is None:
+            raise UnoError(f"--extend continues a run, and {out} holds none (drop --extend to start one)")
+        found = _extended(out, found, config)
+        write_json(out / MANIFEST, found)
     # A record with nothing made under it yet (the first run failed early, e.g. on bad data) binds nothing.
     found = _read(out / MANIFEST) if holds_results(out) else None
     legacy = None if found is not None or (out / MANIFEST).exists() else _legacy(out)
@@ -102,6 +110,25 @@ def claim(out: Path, command: str, config: dict[str, Any], write: bool = True,
                                     **({"launch": plain(launch)} if launch is not None else {})})
     elif write and launch is not None and found.get("launch") != plain(launch):  # a same rerun changes no byte
         write_json(out / MANIFEST, {**found, "launch": plain(launch)})
+
+
+def _extended(out: Path, found: dict[str, Any], config: dict[str, Any]) -> dict[str, Any]:
+    """The manifest with `train.steps` raised to `config`'s, or an error saying why that would not be
+    the same run continued."""
+    old_steps = found.get("config", {}).get("train", {}).get("steps")
+    new_steps = config.get("train", {}).get("steps")
+    if config.get("train", {}).get("schedule") != "constant":
+        raise UnoError(f"--extend needs a constant learning-rate schedule (this run's is "
+                       f"{config.get('train', {}).get('schedule')!r}: a longer run would change every step's rate)")
+    if not isinstance(old_steps, int) or not isinstance(new_steps, int) or new_steps <= old_steps:
+        raise UnoError(f"--extend needs more steps than the {old_steps} {out} was made with (got {new_steps})")
+    recorded = json.loads(json.dumps(found["config"]))
+    recorded["train"]["steps"] = new_steps
+    diffs = differences(recorded, config)
+    if diffs:
+        raise UnoError(f"--extend changes only the step count, and {out} differs in more ({'; '.join(diffs[:6])})")
+    return {**found, "config": recorded,
+            "extended": [*found.get("extended", []), {"from_steps": old_steps, "to_steps": new_steps}]}
 
 
 def holds_results(out: Path) -> bool:
