@@ -149,6 +149,56 @@ def _make_example(source: DataSource, index: int):
         return exc
 
 
+# ---------------------------------------------------------------------- progress bar
+# `train ━━━━━━ 57/120 loss 1.8 mse 0.239 cap 1.56 3.2k tok/s 0:31 eta 0:34`, within 80 columns.
+_SHORT = {"uno_caption": "cap", "uno_regression": "reg"}
+_FIXED = len("train") + len("0:00:00 eta 00:00:00") + 4 + 4  # label, time, a 4-cell bar, separators
+
+
+def progress_bar(console=None, disable: bool = False, get_time=None):
+    """The training bar (rich Progress): label, bar, steps, losses (`bar_info`), elapsed and a settled ETA."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+    from rich.table import Column
+
+    from uno_bench.runs.progress import TimeColumn
+
+    kwargs = {"console": console} if console is not None else {}
+    if get_time is not None:
+        kwargs["get_time"] = get_time
+    return Progress(TextColumn("[bold]train"), BarColumn(), MofNCompleteColumn(table_column=Column(no_wrap=True)),
+                    TextColumn("{task.fields[info]}", table_column=Column(no_wrap=True)), TimeColumn(),
+                    disable=disable, **kwargs)
+
+
+def info_room(width: int, steps: int) -> int:
+    """Characters left for `bar_info` on a `width`-column line with a bar of `steps` steps."""
+    return width - _FIXED - len(f"{steps}/{steps}")
+
+
+def _num(value: float) -> str:
+    return f"{value:.3g}"
+
+
+def _rate(value: float) -> str:
+    return f"{value:.0f}" if value < 1e3 else f"{value / 1e3:.1f}k" if value < 1e6 else f"{value / 1e6:.1f}M"
+
+
+def bar_info(rec: dict, weights: dict[str, float], room: int = 10**6) -> str:
+    """The losses of one step to 3 significant digits: the total, every weighted term present (the term alone
+    when it is the whole loss), and tokens per second. What does not fit in `room` characters goes first
+    (tokens per second, then the total, which is the weighted sum of the terms); the terms always show.
+    metrics.jsonl keeps every value at full precision."""
+    keys = [k for k in weights if k in rec]
+    terms = [f"{_SHORT.get(k, k)} {_num(rec[k])}" for k in keys]
+    total = [] if len(keys) == 1 and weights[keys[0]] == 1.0 else [f"loss {_num(rec['loss'])}"]
+    speed = [f"{_rate(rec['tokens_per_s'])} tok/s"]
+    for parts in (total + terms + speed, total + terms, terms):
+        info = " ".join(parts)
+        if len(info) <= room:
+            break
+    return info
+
+
 class Trainer:
     def __init__(self, loaded: LoadedBagel, source: DataSource, cfg: TrainConfig, out: Path,
                  objective: Objective | None = None, dist: distributed.Dist | None = None,
@@ -299,17 +349,14 @@ class Trainer:
 
     # ------------------------------------------------------------------ run
     def run(self, progress: bool = True) -> list[dict]:
-        from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
-
         cfg = self.cfg
         self.out.mkdir(parents=True, exist_ok=True)
         metrics = (self.out / "metrics.jsonl").open("a") if self.dist.is_main else None
         tb = self._tensorboard()
         show = progress and self.dist.is_main
-        with Progress(TextColumn("[bold]train"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                      TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
-                      disable=not show) as bar:
+        with progress_bar(disable=not show) as bar:
             task = bar.add_task("train", total=cfg.steps, completed=self.step, info="")
+            room = info_room(bar.console.width, cfg.steps)
             while self.step < cfg.steps:
                 rec = self.train_step()
                 if metrics and (self.step % cfg.log_every == 0 or self.step == cfg.steps):
@@ -318,8 +365,7 @@ class Trainer:
                     if tb is not None:
                         for k, v in rec.items():
                             tb.add_scalar(k, v, self.step)
-                info = f"loss {rec['loss']:.4f} " + " ".join(f"{k} {rec[k]:.4f}" for k in cfg.weights if k in rec)
-                bar.update(task, completed=self.step, info=info + f" {rec['tokens_per_s']:.0f} tok/s")
+                bar.update(task, completed=self.step, info=bar_info(rec, cfg.weights, room))
                 if self.step % cfg.save_every == 0 or self.step == cfg.steps:
                     self.save()
         if metrics:
