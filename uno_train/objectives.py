@@ -1,4 +1,5 @@
-"""Training objectives, as BAGEL's `Bagel.forward` and train script define them (bagel.md §3).
+"""Training objectives, as BAGEL's `Bagel.forward` and train script define them (ByteDance-Seed/Bagel@056b5fd
+modeling/bagel/bagel.py, train/pretrain_unified_navit.py).
 
 Flow matching: per noisy image a raw s ~ N(0, 1); t = sigmoid(s) (logit-normal), then the SD3
 shift t <- shift*t / (1 + (shift-1)*t). x_t = (1 - t) x0 + t eps (t = 1 is noise); the model

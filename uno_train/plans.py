@@ -5,9 +5,9 @@ flags. Packing tokenises the text, VAE-encodes the images (sampling the posterio
 applies condition dropout for classifier-free guidance, and lays everything out with
 `PackedBuilder` (positions, routing, masks, CE labels).
 
-Condition dropout (bagel.md §3.3): a text item with `enable_cfg` disappears with probability
-`text` (RoPE does not advance); a ViT image or a clean VAE image with `enable_cfg` is dropped with
-probability `vit` / `vae` (RoPE still advances by one).
+Condition dropout (as ByteDance-Seed/Bagel@056b5fd data/dataset_base.py `PackedDataset.pack_sequence`): a
+text item with `enable_cfg` disappears with probability `text` (RoPE does not advance); a ViT image or a
+clean VAE image with `enable_cfg` is dropped with probability `vit` / `vae` (RoPE still advances by one).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""UNO: understanding-oriented post-training (arXiv 2605.05781; reference: uno-method.md).
+"""UNO: understanding-oriented post-training (arXiv 2605.05781; project page https://lzy-tony.github.io/uno).
 
 Besides flow matching, the *frozen* understanding expert reads the *noisy* generation tokens and
 supervises them. One packed sample per image, with one shared x_t, t and noise for all losses:
@@ -22,7 +22,9 @@ supervises them. One packed sample per image, with one shared x_t, t and noise f
   `requires_grad=False` (never detach): und expert, embeddings, LM head, ViT, connector, VAE — so
   the caption and regression gradients reach the gen expert through the attention over G's keys
   and values, in every layer.
-Every choice the paper leaves open is a field of `UnoConfig` with its default documented.
+Every choice the paper leaves open is a field of `UnoConfig` with its default documented. Tags on the
+fields: [C] shown by the authors (project page, abstract); [T] stated only by third-party summaries of the
+paper's full text (e.g. https://github.com/Memory4ever/AI-System-Design, report of 2026-05-08).
 """
 
 from __future__ import annotations

@@ -36,8 +36,9 @@ def manifest(suite: str, samples: int, images_per_prompt: int, *, model: str = "
         identity["precision"] = precision
     return {
         "manifest_version": 1,
-        "suite": {"name": spec.name, "version": spec.version, "spec_sha256": spec.sha256, "data": data or {},
-                  "prompts_file": prompts_file, "limit": limit, "images_per_prompt": images_per_prompt,
+        "suite": {"name": spec.name, "version": spec.version, "spec_content_sha256": spec.content_sha256,
+                  "data": data or {}, "prompts_file": prompts_file, "limit": limit,
+                  "images_per_prompt": images_per_prompt,
                   "samples": samples, "samples_sha256": "s" * 64, "invalid_samples": {}, "seed_policy": "p",
                   "base_seed": base_seed},
         "generation": {"model": model, "identity": identity,

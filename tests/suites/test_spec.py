@@ -134,3 +134,58 @@ def test_specs_are_found_in_an_installed_wheel(tmp_path):
     assert str(venv) in module
     assert folder == str((venv / "share" / "uno" / "suites").resolve())
     assert eval(names) == sorted(EXPECTED)
+
+
+def _content_hash(text: str) -> str:
+    return parse_spec(text, "x.toml").content_sha256
+
+
+def test_the_spec_hash_covers_binding_content_only():
+    """Comments, key order and documentation fields (title, aliases, notes, sources, published numbers) can be
+    fixed without invalidating run dirs; every setting, data file and the version still bind."""
+    text = Path(load_specs()["geneval"].source_path).read_text(encoding="utf-8")
+    base = _content_hash(text)
+    assert base == load_specs()["geneval"].content_sha256
+    documentation = [
+        text.replace("# GenEval (Ghosh", "# A reworded comment. GenEval (Ghosh"),
+        text.replace('title = "GenEval"', 'title = "GenEval (renamed)"'),
+        text.replace('aliases = ["gen-eval", "gen_eval"]', 'aliases = ["gen-eval"]'),
+        re.sub(r'(?m)^source = ".*"$', 'source = "another citation"', text),
+        text.replace('note = "the same 553 prompts', 'note = "reworded: the same 553 prompts'),
+        text.replace("value = 0.82", "value = 0.83"),
+        text.replace("num_timesteps = 50\ntimestep_shift = 3.0", "timestep_shift = 3.0\nnum_timesteps = 50"),
+    ]
+    for variant in documentation:
+        assert variant != text
+        assert _content_hash(variant) == base, variant[:200]
+    binding = [
+        text.replace('version = "1.0"', 'version = "1.1"'),
+        text.replace("num_timesteps = 50", "num_timesteps = 30"),
+        text.replace("images_per_prompt = 4", "images_per_prompt = 1"),
+        text.replace("5c48e0813e812e3c373fa5c8ed07a8f0a483be30272b4427b0559c8048e67c13", "0" * 64),
+        text.replace('default_judge = "mask2former+clip"', 'default_judge = "other"'),
+        text.replace("think = false", "think = true"),
+    ]
+    for variant in binding:
+        assert variant != text
+        assert _content_hash(variant) != base, variant[:200]
+
+
+def test_legacy_file_hashes_are_the_released_spec_versions():
+    """uno_bench/suites/legacy_hashes.py is what scripts/legacy_spec_hashes.py makes from git history: every
+    spec version whose run dirs recorded the whole file's sha256, mapped to its content hash under today's
+    rule (if that rule changes, this fails until the table is regenerated)."""
+    repo = Path(__file__).resolve().parents[2]
+    sys.path.insert(0, str(repo / "scripts"))
+    try:
+        import legacy_spec_hashes as script
+    finally:
+        sys.path.remove(str(repo / "scripts"))
+    from uno_bench.suites.legacy_hashes import LEGACY_FILE_HASHES
+
+    try:
+        found = script.versions([script.SWITCH])
+    except (OSError, subprocess.CalledProcessError):
+        pytest.skip("not a git checkout with the history of suites/")
+    assert found == LEGACY_FILE_HASHES
+    assert {name for name, _ in found.values()} == EXPECTED

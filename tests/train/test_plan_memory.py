@@ -14,7 +14,7 @@ from uno_train.launch import resolve_batch
 from uno_train.memory import ACT_BYTES, CAPTION_TOKENS, GIB, plan
 from uno_train.uno import UnoConfig
 
-BAGEL_7B_PARAMETERS = 14_607_260_128  # bagel.md §1.9; also asserted in tests/models/bagel/test_checkpoint.py
+BAGEL_7B_PARAMETERS = 14_607_260_128  # BAGEL-7B-MoT's ema.safetensors (also tests/models/bagel)
 
 
 def _uno_train(*args: str, env) -> subprocess.CompletedProcess:

@@ -91,11 +91,11 @@ def report_command(
 
 
 def _manifest(path: Path) -> dict:
-    from uno_bench.runs.manifest import MANIFEST, load
+    from uno_bench.runs.manifest import MANIFEST, load, upgrade
 
     if path.is_file():
         try:
-            return json.loads(path.read_text())
+            return upgrade(json.loads(path.read_text()))
         except json.JSONDecodeError as exc:
             raise UnoError(f"{path} is not valid JSON ({exc.msg})") from None
     found = load(path)

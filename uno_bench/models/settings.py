@@ -1,6 +1,7 @@
 """Sampler settings: everything that changes a generated image, recorded in every run manifest.
 
-Defaults are BAGEL's published text-to-image defaults (README/notebook, reference bagel.md §4.3).
+Defaults are BAGEL's published text-to-image defaults (ByteDance-Seed/Bagel@056b5fd inference.ipynb, the
+`inference_hyper` of its text-to-image cell; README "About Inference Hyperparameters").
 Batch size is deliberately absent: an image never depends on which batch it was drawn in.
 """
 
@@ -40,7 +41,7 @@ class SamplerSettings:
         return replace(self, **changes)
 
 
-# BAGEL's published editing defaults (README / notebook / app edit row of bagel.md §4.3).
+# BAGEL's published editing defaults (ByteDance-Seed/Bagel@056b5fd inference.ipynb editing cell, app.py).
 EDIT_DEFAULTS = SamplerSettings(
     cfg_text_scale=4.0, cfg_img_scale=2.0, cfg_interval=(0.0, 1.0), cfg_renorm_type="text_channel"
 )

@@ -32,7 +32,7 @@ _RULES: tuple[tuple[str, str, bool], ...] = (
     (r"^suite\.images_per_prompt$", "images per prompt", True),
     (r"^suite\.(prompts_file|samples_sha256|samples|limit|data|invalid_samples)", "prompts", True),
     (r"^suite\.(base_seed|seed_policy)$", "seeds", False),
-    (r"^suite\.(version|spec_sha256)$", "suite spec version", True),
+    (r"^suite\.(version|spec_content_sha256|spec_sha256)$", "suite spec version", True),
     (r"^suite\.name$", "suite", True),
     (r"^images", "image source", False),
     (r"^environment", "environment", False),

@@ -1,7 +1,7 @@
 """manifest.json: everything that decides a run's numbers, so runs are comparable exactly when equal.
 
 Sections, each written by the first stage that needs it and compared by every later one:
-  suite        name, version, spec sha256, data file sha256s, prompts file + sha256, limit,
+  suite        name, version, spec content sha256, data file sha256s, prompts file + sha256, limit,
                images per prompt, sample count and a digest of all samples
   generation   model name + adapter identity, every sampler setting, seed policy + base seed
                (written by `generate`)
@@ -10,6 +10,12 @@ Sections, each written by the first stage that needs it and compared by every la
   environment  python and package versions, uno's git commit (compared, except `git_dirty`)
 Re-running into a run dir with any differing value is refused with the list of differences:
 images or records made under different settings are never mixed.
+
+The suite spec is identified by the sha256 of its binding content (`suite.spec_content_sha256`; see
+uno_bench/suites/spec.py), so fixing a spec's comments, notes or citations leaves its run dirs valid.
+Manifests from before recorded the whole file's sha256 (`suite.spec_sha256`); `load` translates those of
+released spec versions (uno_bench/suites/legacy_hashes.py), and a run dir made with a spec version uno does
+not know is refused with a message that says so.
 """
 
 from __future__ import annotations
@@ -89,14 +95,44 @@ def differences(old: Any, new: Any, prefix: str = "") -> list[str]:
     return []
 
 
+def upgrade(manifest: dict[str, Any]) -> dict[str, Any]:
+    """A manifest in today's terms: a known whole-file spec hash becomes the spec's content hash."""
+    from uno_bench.suites.legacy_hashes import LEGACY_FILE_HASHES
+
+    suite = manifest.get("suite")
+    if not isinstance(suite, dict) or "spec_sha256" not in suite or "spec_content_sha256" in suite:
+        return manifest
+    known = LEGACY_FILE_HASHES.get(suite["spec_sha256"])
+    if known is None or known[0] != suite.get("name"):
+        return manifest  # an unreleased spec version: `reconcile` says so
+    upgraded = {("spec_content_sha256" if k == "spec_sha256" else k): (known[1] if k == "spec_sha256" else v)
+                for k, v in suite.items()}
+    return {**manifest, "suite": upgraded}
+
+
 def load(run_dir: Path) -> dict[str, Any] | None:
     path = run_dir / MANIFEST
     if not path.exists():
         return None
     try:
-        return json.loads(path.read_text())
+        return upgrade(json.loads(path.read_text()))
     except json.JSONDecodeError as exc:
         raise UnoError(f"{path} is not valid JSON ({exc.msg}); it was not written by uno") from None
+
+
+def _unknown_spec(run_dir: Path, current: dict[str, Any], sections: dict[str, Any]) -> str | None:
+    """Why a run dir made with a spec version this uno cannot identify is refused (None: it is not)."""
+    old, new = current.get("suite"), sections.get("suite")
+    if not (isinstance(old, dict) and isinstance(new, dict)):
+        return None
+    if "spec_sha256" not in old or "spec_content_sha256" not in new:
+        return None
+    return (
+        f"{run_dir} was made with a version of suite spec '{old.get('name')}' that this uno does not know "
+        f"(its manifest records the whole file's sha256 {str(old['spec_sha256'])[:12]}..., as uno did before "
+        "it hashed only a spec's binding content, and no released spec version has that hash), so whether "
+        "its settings match cannot be checked; use another --run-dir, or run the uno version that made it"
+    )
 
 
 def reconcile(run_dir: Path, sections: dict[str, Any], write: bool = True) -> dict[str, Any]:
@@ -112,6 +148,9 @@ def reconcile(run_dir: Path, sections: dict[str, Any], write: bool = True) -> di
             "its storage (a model identity must not depend on the device or rank)"
         )
     current = current or {"manifest_version": VERSION}
+    unknown = _unknown_spec(run_dir, current, sections)
+    if unknown:
+        raise UnoError(unknown)
     diffs = []
     for name, value in sections.items():
         if name in current:

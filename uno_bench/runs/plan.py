@@ -73,7 +73,7 @@ class Plan:
         return {
             "name": spec.name,
             "version": spec.version,
-            "spec_sha256": spec.sha256,
+            "spec_content_sha256": spec.content_sha256,
             "data": self.data,
             "prompts_file": None
             if self.prompts_file is None

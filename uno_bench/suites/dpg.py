@@ -1,4 +1,4 @@
-"""DPG-Bench (TencentQQGYLab/ELLA `dpg_bench/` @ 3c228f1, benchmarks.md §3 and §9): dense prompts,
+"""DPG-Bench (TencentQQGYLab/ELLA `dpg_bench/` @ 3c228f1; docs/judges.md): dense prompts,
 DSG yes/no questions with dependencies, answered per tile of a 2x2 grid.
 
 Data: prompts from prompts_index.jsonl (the 1,065 prompt files), questions from dpg_bench.csv

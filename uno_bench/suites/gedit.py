@@ -1,4 +1,4 @@
-"""GEdit-Bench (stepfun-ai/Step1X-Edit `GEdit-Bench/`, benchmarks.md §5): 606 real-world edits per
+"""GEdit-Bench (stepfun-ai/Step1X-Edit `GEdit-Bench/`; docs/edit_suites.md): 606 real-world edits per
 language, judged by VIEScore's semantic-consistency (SC) and perceptual-quality (PQ) prompts.
 
 Two suites, one per instruction language: `gedit` (en) and `gedit_cn` (cn; the data says "cn", not

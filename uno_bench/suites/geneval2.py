@@ -1,4 +1,4 @@
-"""GenEval 2 (facebookresearch/GenEval2 @ a6e82d2, benchmarks.md §2): Soft-TIFA over a VQA judge.
+"""GenEval 2 (facebookresearch/GenEval2 @ a6e82d2; docs/judges.md): Soft-TIFA over a VQA judge.
 
 Samples: the 800 lines of geneval2_data.jsonl, id = 3-digit line number. Layout: `<id>_<j>.png`
 (the official scorer takes a JSON map prompt -> image path instead; one image per prompt is the

@@ -1,4 +1,4 @@
-"""ImgEdit-Bench, basic suite (PKU-YuanGroup/ImgEdit `Benchmark/Basic/`, benchmarks.md §6): 737 edits in
+"""ImgEdit-Bench, basic suite (PKU-YuanGroup/ImgEdit `Benchmark/Basic/`; docs/edit_suites.md): 737 edits in
 9 types, each judged 1-5 on three criteria by a GPT judge with the type's template.
 
 Data: `basic_edit.json` and the nine judge templates `prompts.json` (both pinned by sha256), source

@@ -1,4 +1,4 @@
-"""KRIS-Bench (mercurystraw/Kris_Bench, NeurIPS 2025; benchmarks.md §7): knowledge-based editing in 20
+"""KRIS-Bench (mercurystraw/Kris_Bench, NeurIPS 2025; docs/edit_suites.md): knowledge-based editing in 20
 tasks, judged 1-5 by GPT-4o on visual consistency (VC), visual quality (VQ), instruction following (IF)
 and, for the knowledge tasks, knowledge plausibility (KP).
 
@@ -86,7 +86,7 @@ SCRIPTS = {**{t: "common" for t in ("count_change", "color_change", "anomaly_cor
                                       "size_adjustment", "part_completion", "multi-instruction_execution")},
            **{t: "knowledge" for t in KNOWLEDGE_TASKS},
            "multi-element_composition": "multi", "temporal_prediction": "temporal", "viewpoint_change": "view"}
-TAXONOMY = {  # task -> (dimension, knowledge type), benchmarks.md §7
+TAXONOMY = {  # task -> (dimension, knowledge type), as in ByteDance-Seed/Bagel eval/gen/kris/summarize.py
     **{t: ("Attribute Perception", "Factual") for t in ("count_change", "color_change", "size_adjustment",
                                                         "part_completion", "anomaly_correction")},
     "viewpoint_change": ("Spatial Perception", "Factual"), "position_movement": ("Spatial Perception", "Factual"),

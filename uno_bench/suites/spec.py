@@ -5,11 +5,19 @@ Where the specs are found (first match wins):
 2. an installed package: the wheel ships the same files as data files under `<prefix>/share/uno/suites/`
    (pyproject `[tool.setuptools.data-files]`), located through the `uno` distribution's file list.
 Specs are small, frozen and parsed without importing any benchmark code (listing never imports torch).
+
+A spec's hash (`content_sha256`, recorded in every run manifest) covers its *binding* content only: the
+parsed TOML without the documentation fields `DOC_FIELDS` (display title, aliases, notes, where values come
+from, published numbers to compare with) and without comments. Fixing a citation or a note therefore leaves
+run dirs valid; changing a setting, a data file, the version or anything else that decides a run does not.
+Manifests written before this rule recorded the sha256 of the whole file (`spec_sha256`); `LEGACY_FILE_HASHES`
+maps those of every released spec version to its content hash (see uno_bench/runs/manifest.py).
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 from dataclasses import dataclass, field
 from functools import cache
 from pathlib import Path
@@ -29,6 +37,12 @@ _TOP_KEYS = {
 }
 _DATA_KEYS = {"key", "path", "url", "sha256", "git_blob", "bytes", "optional", "note"}
 _REFERENCE_KEYS = {"model", "metric", "value", "source", "prompts", "note", "categories"}
+# Documentation, left out of the spec hash: top-level keys, and keys inside [generation] and each [[data]].
+# [[reference]] numbers are what a report compares with; they are read from the spec in use when the
+# report is made and never decide what a run generates or how it is scored.
+DOC_FIELDS = {
+    "top": {"title", "aliases", "data_note", "reference"}, "generation": {"source"}, "data": {"note"},
+}
 
 
 @dataclass(frozen=True)
@@ -83,7 +97,7 @@ class SuiteSpec:
     references: tuple[Reference, ...] = ()
     generator: dict[str, Any] = field(default_factory=dict)
     source_path: str = ""
-    sha256: str = ""  # of the spec file: recorded in run manifests
+    content_sha256: str = ""  # of the binding content (`content_sha256`): recorded in run manifests
 
     def data_file(self, key: str) -> DataFile:
         for df in self.data:
@@ -96,6 +110,23 @@ def _check_keys(where: str, table: dict[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise UnoError(f"{where}: unknown key(s) {', '.join(unknown)}")
+
+
+def binding_content(raw: dict[str, Any]) -> dict[str, Any]:
+    """A parsed spec without its documentation fields (`DOC_FIELDS`)."""
+    out = {k: v for k, v in raw.items() if k not in DOC_FIELDS["top"]}
+    if isinstance(out.get("generation"), dict):
+        out["generation"] = {k: v for k, v in out["generation"].items() if k not in DOC_FIELDS["generation"]}
+    if isinstance(out.get("data"), list):
+        out["data"] = [{k: v for k, v in item.items() if k not in DOC_FIELDS["data"]} for item in out["data"]]
+    return out
+
+
+def content_sha256(raw: dict[str, Any]) -> str:
+    """sha256 of the binding content as canonical JSON (sorted keys): key order, layout, comments and
+    documentation fields do not change it."""
+    canonical = json.dumps(binding_content(raw), sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode("utf-8")).hexdigest()
 
 
 def parse_spec(text: str, source: str = "<string>") -> SuiteSpec:
@@ -144,7 +175,7 @@ def parse_spec(text: str, source: str = "<string>") -> SuiteSpec:
         references=tuple(refs),
         generator=dict(raw.get("generator", {})),
         source_path=source,
-        sha256=hashlib.sha256(text.encode()).hexdigest(),
+        content_sha256=content_sha256(raw),
     )
 
 

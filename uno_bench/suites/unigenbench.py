@@ -1,4 +1,4 @@
-"""UniGenBench++ (CodeGoat24/UniGenBench @ 49d0bce, benchmarks.md §4 and §9): checkpoint-level
+"""UniGenBench++ (CodeGoat24/UniGenBench @ 49d0bce; docs/judges.md): checkpoint-level
 binary judgments of each image by a VLM judge, EN/CN x short/long.
 
 Variants are separate suites (unigenbench = English short, unigenbench_en_long, unigenbench_zh,

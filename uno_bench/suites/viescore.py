@@ -2,7 +2,7 @@
 
 The prompt texts are the protocol (GEdit-Bench numbers were produced with exactly these words), so
 they are reproduced unchanged, whitespace included, from VIEScore's `vie_prompts.py` as vendored by
-stepfun-ai/Step1X-Edit `GEdit-Bench/viescore/` (commit 570eba6, Apache-2.0; benchmarks.md §5):
+stepfun-ai/Step1X-Edit `GEdit-Bench/viescore/` (commit 570eba6, Apache-2.0; docs/edit_suites.md):
 `_context_no_delimit`, `_prompts_0shot_two_image_edit_rule`, `_prompts_0shot_tie_rule_SC` and
 `_prompts_0shot_rule_PQ`. The SC prompt joins context, two-image rule and SC rule with newlines and
 replaces `<instruction>`; the PQ prompt joins context and PQ rule. [Read from public copies of the

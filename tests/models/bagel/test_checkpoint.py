@@ -77,7 +77,7 @@ def test_bagel_7b_shapes_and_parameter_count():
     assert shapes["vit_pos_embed.pos_embed"] == [4900, 3584]
     assert shapes["vae2llm.weight"] == [3584, 64]
     assert not any(k.startswith("vit_model.vision_model.encoder.layers.26.") for k in shapes)
-    assert sum(p.numel() for p in model.state_dict().values()) == 14_607_260_128  # bagel.md §1.9
+    assert sum(p.numel() for p in model.state_dict().values()) == 14_607_260_128  # BAGEL-7B-MoT's weights
 
 
 def test_flux_vae_key_space():

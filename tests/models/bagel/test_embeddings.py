@@ -1,4 +1,4 @@
-"""Small modules against their formulas (bagel.md §1.6)."""
+"""Small modules against their formulas (upstream ByteDance-Seed/Bagel modeling/bagel/modeling_utils.py)."""
 
 from __future__ import annotations
 

@@ -20,7 +20,8 @@ from uno_bench.models.settings import EDIT_DEFAULTS, SamplerSettings
 PRECISIONS = {
     "bf16": (torch.bfloat16, False),
     "fp32": (torch.float32, False),
-    # The official eval scripts: fp32 weights under bf16 autocast (bagel.md §2.2).
+    # The official eval scripts: fp32 weights under bf16 autocast (ByteDance-Seed/Bagel@056b5fd
+    # eval/gen/gen_images_mp.py; BAGEL issue #123: the reported numbers used fp32 weights).
     "fp32-autocast-bf16": (torch.float32, True),
 }
 

@@ -1,7 +1,7 @@
 """Load and save BAGEL checkpoints in the official folder layout.
 
-Folder: `ema.safetensors` (flat keys of bagel.md §2.3), `ae.safetensors` (FLUX key space),
-`llm_config.json`, `vit_config.json`, tokenizer files; ours add `vae_config.json` and
+Folder: `ema.safetensors` (the flat keys of ByteDance-Seed/BAGEL-7B-MoT, see model.py), `ae.safetensors`
+(FLUX key space), `llm_config.json`, `vit_config.json`, tokenizer files; ours add `vae_config.json` and
 `bagel_config.json`. Loading builds the model on the meta device and assigns each tensor straight
 into place (on its target device and dtype), so a 14.6B model never exists twice in memory. Every
 key is checked first: a missing or unexpected key or a shape that disagrees with the config is an

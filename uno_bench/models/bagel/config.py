@@ -28,7 +28,8 @@ class LLMConfig:
     rms_norm_eps: float = 1e-6
     rope_theta: float = 1_000_000.0
     max_position_embeddings: int = 32768
-    # Official code-level overrides (bagel.md §1.8): always on for BAGEL.
+    # Set in code after reading llm_config.json by every official loader (ByteDance-Seed/Bagel@056b5fd app.py,
+    # eval/gen/gen_images_mp.py): always on for BAGEL.
     qk_norm: bool = True
     tie_word_embeddings: bool = False
     layer_module: str = "Qwen2MoTDecoderLayer"

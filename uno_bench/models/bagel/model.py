@@ -3,7 +3,8 @@ generation (gen) expert, plus the embedders that put text, ViT and VAE tokens in
 
 Read top to bottom: norms and RoPE -> expert routing -> one MoT decoder layer -> the language model
 -> small embedders (timestep, 2-D sin-cos tables, connector) -> `Bagel`, which owns them all.
-Module and parameter names reproduce the official checkpoint keys (reference bagel.md §2.3).
+Module and parameter names reproduce the official checkpoint keys (the flat keys of `ema.safetensors` in
+ByteDance-Seed/BAGEL-7B-MoT on Hugging Face, i.e. the module tree of ByteDance-Seed/Bagel `modeling/bagel/`).
 
 Attention itself is not done here: every layer hands its (q, k, v) to an `Attention` callable
 that knows the visibility rules (a packed training mask, a KV cache, ...). New visibility rules

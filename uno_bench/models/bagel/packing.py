@@ -1,6 +1,7 @@
 """Packed sequences: many samples, each a list of splits (text, ViT image, VAE image, learned
 embeddings), laid out in one 1-D token sequence with RoPE positions, expert routing and attention
-visibility — BAGEL's `PackedDataset.pack_sequence` conventions (reference bagel.md §1.3).
+visibility — BAGEL's `PackedDataset.pack_sequence` conventions (ByteDance-Seed/Bagel@056b5fd
+data/dataset_base.py).
 
 Visibility is data, not code in the layers:
 - a split's *mode* says how its own tokens see each other (`causal` or `full`) and whether later
@@ -77,7 +78,7 @@ class SpecialTokens:
 
 @dataclass
 class PackedBatch:
-    """Index tensors describing one packed sequence (cf. the fields of bagel.md §1.3)."""
+    """Index tensors describing one packed sequence (cf. the dict of upstream `PackedDataset.to_tensor`)."""
 
     sample_lens: list[int]
     splits: list[list[SplitSpec]]
@@ -203,7 +204,7 @@ class PackedBuilder:
 
     def skip_positions(self, count: int = 1) -> None:
         """Advance RoPE without adding tokens: a condition image dropped for CFG still advances
-        the position by one (bagel.md §3.3); a dropped text segment does not (don't call this)."""
+        the position by one (upstream `pack_sequence`); a dropped text segment does not (don't call this)."""
         self._rope += count
 
     # -- splits

@@ -1,14 +1,16 @@
 """The fast sampler: text-to-image and editing with KV-cached contexts and batched CFG.
 
-Per image, the official inferencer keeps three contexts (bagel.md §4.1): `cond` (everything),
-`text-uncond` (everything before the last text) and `img-uncond` (the text, no images). Here:
+Per image, the official inferencer (ByteDance-Seed/Bagel@056b5fd inferencer.py, `InterleaveInferencer`) keeps
+three contexts: `cond` (everything), `text-uncond` (everything before the last text) and `img-uncond` (the
+text, no images). Here:
 - each context is prefilled once; `text-uncond` is a *prefix* of the cond cache (nothing copied),
   and in text-to-image `img-uncond` *is* the cond context, so its velocity is reused, not recomputed;
 - every denoising step evaluates all active branches of all images of a batch in one forward;
 - each image draws its initial noise from its own generator: an image depends only on (seed,
   prompt, settings), never on its batch (the official code seeds once per process);
 - `global` renorm is computed per image; the official behaviour (pooled over the packed batch,
-  bagel.md §4.2) is available as `official_batch_global_renorm` for parity.
+  upstream `Bagel.generate_image` in modeling/bagel/bagel.py) is available as
+  `official_batch_global_renorm` for parity.
 The schedule is Euler over a shifted linspace: N points = N - 1 network evaluations per branch.
 """
 
@@ -72,8 +74,8 @@ class ImageJob:
 
 def cfg_combine(v_c: Tensor, v_t: Tensor | None, v_i: Tensor | None, s_t: float, s_i: float,
                 renorm: str, renorm_min: float, pooled_global: bool = False) -> Tensor:
-    """BAGEL's guidance + renorm on velocities [B, n, d] (bagel.md §4.2). With s_t <= 1 there is
-    no guidance at all (upstream gates image guidance behind text guidance too)."""
+    """BAGEL's guidance + renorm on velocities [B, n, d] (upstream `Bagel.generate_image`). With s_t <= 1
+    there is no guidance at all (upstream gates image guidance behind text guidance too)."""
     if s_t <= 1.0:
         return v_c
     v_text = v_t + s_t * (v_c - v_t)
@@ -247,7 +249,7 @@ def edit_images(loaded: LoadedBagel, images: list[Image.Image | list[Image.Image
                 vit_transform: ImageTransformConfig | None = None) -> list[Image.Image]:
     """Edit each image (or each list of input images, the one to edit last); requests are grouped by
     their output size (a batch shares one size). `vae_transform` / `vit_transform` replace the
-    model's own resize rules for the inputs (benchmarks fix them, bagel.md §4.4)."""
+    model's own resize rules for the inputs (benchmarks fix them: the suite specs' [generation.extra])."""
     sources = [
         [prepare_edit_source(loaded, im, s, k, vae_transform, vit_transform)
          for k, im in enumerate(ims if isinstance(ims, list | tuple) else [ims])]
