@@ -10,9 +10,14 @@ in a child process: peak RSS above the RSS after loading), and the largest outpu
 GPU: `--full` builds the bagel-7b config with random bf16 weights on a CUDA device (no download),
 1024x1024, 50 steps, T2I CFG defaults; prints seconds per image and peak GPU memory of the reference
 path (batch 1) and of the fast path at each batch size, the speed-up, and how far the first image of
-each batch is from the reference image of the same prompt and seed.
+each batch is from the reference image of the same prompt and seed. Each row also gives the achieved
+TFLOP/s — the FLOP count of `uno_bench/models/bagel/flops.py` (decoder matmuls + attention of every
+active CFG branch-step; the count and what it leaves out are printed first) over the measured time —
+and, on a CUDA device, its fraction of the bf16 peak (`--peak-tflops`, default from the device name:
+H100/H200 989 TFLOP/s dense). The count is the work the image needs, so the reference path, which
+recomputes its context every step, gets the same count.
 
-    python scripts/bench_sampler.py --full [--size 1024] [--batches 1,4]
+    python scripts/bench_sampler.py --full [--size 1024] [--batches 1,4] [--peak-tflops 989]
     python scripts/bench_sampler.py --full --config tiny --device cpu --size 64 --steps 6   # dry run
 """
 
@@ -153,12 +158,39 @@ def bench_task(args, ckpt, loaded) -> None:
     print(f"  largest pixel difference between the paths: {diff} (8-bit levels)")
 
 
+def image_flop_count(loaded, settings, prompt: str = PROMPTS[0]) -> int:
+    """FLOPs of one text-to-image sample of `prompt` (every prompt of a batch is PROMPTS[0]'s length
+    or close: the context is a few dozen tokens against thousands of image tokens)."""
+    from uno_bench.models.bagel.flops import image_flops
+
+    c = loaded.config
+    n = (settings.height // c.latent_downsample) * (settings.width // c.latent_downsample)
+    context = len(loaded.tokenizer.encode(prompt)) + 2  # bos ... eos, as prefill_text caches it
+    return image_flops(c, settings, n, {"cond": context, "text_uncond": 0, "img_uncond": context},
+                       img_uncond_shared=True)
+
+
+def flops_statement(loaded, settings) -> str:
+    """What the count is, in one line: the branch-steps it sums and the cost of one."""
+    from uno_bench.models.bagel.flops import branch_step_flops
+    from uno_bench.models.bagel.sampler import guidance_active, timestep_schedule
+
+    c = loaded.config
+    n = (settings.height // c.latent_downsample) * (settings.width // c.latent_downsample)
+    times = timestep_schedule(settings.num_timesteps, settings.timestep_shift)[0].tolist()
+    guided = sum(guidance_active(t, settings.cfg_interval) for t in times) if settings.cfg_text_scale > 1 else 0
+    return (f"{len(times) + guided} branch-steps ({len(times)} steps, text-CFG branch on {guided}) x "
+            f"~{branch_step_flops(c, n, 0):.3e} FLOP (decoder q/k/v/o + SwiGLU matmuls and attention at "
+            f"{n} image tokens; norms, softmax, prefill, VAE decode not counted)")
+
+
 def gpu_bench(args) -> None:
     """One process, one model: fast path at each batch size, the reference path once at batch 1 (its
     cost per image does not depend on batching); the first image of every batch is compared with the
     reference image of the same prompt and seed."""
     from uno_bench.models.bagel.checkpoint import LoadedBagel
     from uno_bench.models.bagel.config import named_config
+    from uno_bench.models.bagel.flops import bf16_peak_tflops
     from uno_bench.models.bagel.model import Bagel
     from uno_bench.models.bagel.random_init import DEMO_WORDS
     from uno_bench.models.bagel.tokenizer import word_level_tokenizer
@@ -185,6 +217,14 @@ def gpu_bench(args) -> None:
     name = torch.cuda.get_device_name() if cuda else "cpu"
     print(f"{name}: {args.config} config, random bf16 weights, {args.size}x{args.size}, {args.steps} steps, "
           "T2I CFG defaults", flush=True)
+    flops = image_flop_count(loaded, settings)
+    peak = (args.peak_tflops or bf16_peak_tflops(name)) if cuda else None
+    print(f"  FLOP count: {flops:.3e} per image = {flops_statement(loaded, settings)}; bf16 peak "
+          + (f"{peak:g} TFLOP/s" if peak else "unknown (CPU, or give --peak-tflops)"), flush=True)
+
+    def rate(seconds_per_image: float) -> str:
+        tflops = flops / seconds_per_image / 1e12
+        return f"{tflops:8.3g} TFLOP/s" + (f" ({tflops / peak:6.1%} of peak)" if peak else "")
     run_fast(loaded, PROMPTS[:1], [0], settings.with_overrides(num_timesteps=3), 1)  # CUDA/cuBLAS warm-up
 
     def timed(fn):
@@ -198,14 +238,15 @@ def gpu_bench(args) -> None:
         return out, time.perf_counter() - t0, peak
 
     ref_images, ref_s, ref_peak = timed(lambda: run_reference(loaded, PROMPTS[:1], [0], settings))
-    print(f"  reference  batch 1: {ref_s:7.2f} s/image   peak GPU memory {ref_peak:6.1f} GiB", flush=True)
+    print(f"  reference  batch 1: {ref_s:7.2f} s/image  {rate(ref_s)}   peak GPU memory {ref_peak:6.1f} GiB",
+          flush=True)
     for batch in [int(b) for b in args.batches.split(",")]:
         prompts, seeds = (PROMPTS * 8)[:batch], list(range(batch))
-        images, dt, peak = timed(lambda p=prompts, s=seeds, b=batch: run_fast(loaded, p, s, settings, b))
+        images, dt, mem = timed(lambda p=prompts, s=seeds, b=batch: run_fast(loaded, p, s, settings, b))
         diff = int(np.abs(np.asarray(images[0], dtype=np.int16) - np.asarray(ref_images[0], dtype=np.int16)).max())
-        print(f"  fast       batch {batch}: {dt / batch:7.2f} s/image   peak GPU memory {peak:6.1f} GiB   "
-              f"speed-up vs reference {ref_s / (dt / batch):5.2f}x   image 0 vs reference: largest pixel "
-              f"difference {diff} (8-bit levels)", flush=True)
+        print(f"  fast       batch {batch}: {dt / batch:7.2f} s/image  {rate(dt / batch)}   peak GPU memory "
+              f"{mem:6.1f} GiB   speed-up vs reference {ref_s / (dt / batch):5.2f}x   image 0 vs reference: "
+              f"largest pixel difference {diff} (8-bit levels)", flush=True)
 
 
 def main() -> None:
@@ -219,6 +260,9 @@ def main() -> None:
     p.add_argument("--batches", default="1,4")
     p.add_argument("--config", default="bagel-7b", help="--full: model config (tiny for a CPU dry run)")
     p.add_argument("--device", default=None, help="--full: device (default cuda)")
+    p.add_argument("--peak-tflops", type=float, default=None,
+                   help="--full: the device's dense bf16 peak in TFLOP/s (default: from the CUDA device name, "
+                   "H100/H200 989; none on CPU)")
     p.add_argument("--tasks", default="t2i,edit", help="comma list of t2i, edit (CPU benchmark)")
     p.add_argument("--task", default="t2i", help=argparse.SUPPRESS)
     p.add_argument("--child", choices=["fast", "reference"], help=argparse.SUPPRESS)

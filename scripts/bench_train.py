@@ -41,12 +41,12 @@ def with_image_size(cfg, size: int):
                    vae_transform=ImageTransformConfig(size, 32, 8), vit_transform=ImageTransformConfig(size, 32, 8))
 
 
-def build(config_name: str, objective: str, batch: int, device: str, image_size: int = 64):
+def build(config_name: str, objective: str, batch: int, device: str, image_size: int = 64, source_mix: dict | None = None):
+    """(Trainer, parameter count); `source_mix`: ShapesSource fractions (default: text-to-image only)."""
     from uno_bench.models.bagel.checkpoint import LoadedBagel
     from uno_bench.models.bagel.model import Bagel
     from uno_bench.models.bagel.tokenizer import word_level_tokenizer
     from uno_bench.models.bagel.vae import LatentCodec, build_autoencoder
-    from uno_bench.shapes import world
     from uno_train.data import ShapesSource
     from uno_train.freeze import freeze
     from uno_train.post_train import default_train_config
@@ -54,7 +54,8 @@ def build(config_name: str, objective: str, batch: int, device: str, image_size:
     from uno_train.trainer import Trainer
     from uno_train.uno import UnoConfig, UnoObjective
 
-    tok = word_level_tokenizer(world.vocabulary())
+    source = ShapesSource(seed=5, image_size=image_size, **(source_mix or dict(t2i_fraction=1.0, prompt_fraction=1.0)))
+    tok = word_level_tokenizer(source.words())
     cfg = with_image_size(tiny_shapes_config(tok.vocab_size), image_size)
     if config_name in WIDTHS:
         hidden, mlp, layers, heads, kv = WIDTHS[config_name]
@@ -70,7 +71,6 @@ def build(config_name: str, objective: str, batch: int, device: str, image_size:
     freeze(model, list(uno.freeze))
     train = replace(default_train_config(10_000), batch_size=batch, save_every=10**9)
     obj = UnoObjective(uno, model)
-    source = ShapesSource(seed=5, image_size=image_size, t2i_fraction=1.0, prompt_fraction=1.0)
     from uno_train.distributed import Dist
 
     trainer = Trainer(loaded, source, replace(train, freeze=tuple(uno.freeze), weights={**train.weights, **uno.weights}),

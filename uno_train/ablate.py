@@ -39,9 +39,10 @@ class Ablation:
 def run_arms(ckpt: str, proxy_sets: list[tuple[str, ...]], suites: list[str], seeds: int, out: Path,
              train: TrainConfig, uno: UnoConfig = UnoConfig(), data: str = "shapes", eval_limit: int | None = None,
              device: str = "auto", log=print, sampler: dict | None = None, first_seed: int = 0,
-             dist=None, launch: dict | None = None) -> Ablation:
-    """Train and evaluate every arm (reusing finished ones) and write arms.json; no tables. `dist` and
-    `launch` go to `post_train` (one process: the device to train on, and how the run was started)."""
+             dist=None, launch: dict | None = None, attention: str = "auto") -> Ablation:
+    """Train and evaluate every arm (reusing finished ones) and write arms.json; no tables. `dist`,
+    `launch` and `attention` go to `post_train` (one process: the device to train on, how the run was
+    started, the packed-attention implementation)."""
     from uno_bench.report import load_run
     from uno_bench.runs.pipeline import RunOptions, run_suite
 
@@ -59,7 +60,7 @@ def run_arms(ckpt: str, proxy_sets: list[tuple[str, ...]], suites: list[str], se
             arm_cfg = replace(uno, proxies=proxies)
             log(f"arm {name}, seed {seed}: post-training")
             result = post_train(ckpt, folder / "ckpt", arm_cfg, replace(train, seed=seed), data, log=log, dist=dist,
-                                launch=launch)
+                                launch=launch, attention=attention)
             # A finished arm is reused, never resumed: its training checkpoints (optimizer states, most of
             # the folder's size) are dead weight.
             shutil.rmtree(folder / "ckpt" / "checkpoints", ignore_errors=True)
@@ -82,7 +83,7 @@ def run_arms(ckpt: str, proxy_sets: list[tuple[str, ...]], suites: list[str], se
 def ablate(ckpt: str, proxy_sets: list[tuple[str, ...]], suites: list[str], seeds: int, out: Path,
            train: TrainConfig, uno: UnoConfig = UnoConfig(), data: str = "shapes", eval_limit: int | None = None,
            device: str = "auto", log=print, sampler: dict | None = None, first_seed: int = 0,
-           dist=None, launch: dict | None = None) -> Ablation:
+           dist=None, launch: dict | None = None, attention: str = "auto") -> Ablation:
     """`run_arms`, then the tables against the control arm (table.md, table.csv, report/report.html)."""
     from uno_bench.report import build_report, write_report
     from uno_bench.report.csvout import report_rows, to_csv
@@ -90,7 +91,7 @@ def ablate(ckpt: str, proxy_sets: list[tuple[str, ...]], suites: list[str], seed
     from uno_bench.runs.progress import spinner
 
     result = run_arms(ckpt, proxy_sets, suites, seeds, out, train, uno, data, eval_limit, device, log, sampler,
-                      first_seed, dist, launch)
+                      first_seed, dist, launch, attention)
     out = Path(out)
     with spinner("tables and report"):
         report = build_report(result.runs, baseline=CONTROL)

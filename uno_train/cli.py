@@ -103,6 +103,10 @@ SCALE_OPTIONS = dict(
     fsdp=typer.Option(False, "--fsdp/--no-fsdp", help="FSDP2 over all ranks under torchrun (weights, gradients, "
                       "AdamW states sharded; frozen parameters get no optimizer state)."),
     save_every=typer.Option(None, "--save-every", help="Checkpoint every N steps (default: steps / 3)."),
+    attention=typer.Option("auto", "--attention", help="Packed attention: per-sample (one SDPA call per sample, "
+                           "the reference) | block-diagonal (one SDPA call per layer, one [L, L] mask) | flex "
+                           "(one FlexAttention call per layer; no CPU backward) | auto (the measured choice "
+                           "for the device, docs/training.md). All compute the same step."),
     config=typer.Option(None, "--config", help="A TOML file of options by flag name (micro-batch = 4, "
                         "precision = \"bf16\", ...); flags given on the command line win.",
                         exists=False, dir_okay=False),
@@ -124,6 +128,10 @@ def _scaled(ctx: typer.Context, params: dict) -> dict:
         raise UnoError(f"--precision must be fp32 or bf16 (got {p['precision']!r})")
     if p["save_every"] is not None and p["save_every"] < 1:
         raise UnoError("--save-every must be at least 1")
+    from uno_bench.models.bagel.attention import KINDS
+
+    if p["attention"] not in ("auto", *KINDS):
+        raise UnoError(f"--attention must be auto or one of {', '.join(KINDS)} (got {p['attention']!r})")
     p["ranks"] = (p["world_size"] or env_world_size()) if p["plan"] else env_world_size()
     given = ctx.get_parameter_source("batch_size").name != "DEFAULT" or "batch_size" in from_file
     p["batch_size"], p["micro_batch"], p["grad_accum"] = resolve_batch(p["batch_size"], p["micro_batch"],
@@ -156,7 +164,7 @@ def _print_plan(p: dict, uno) -> None:
 
 def _launch_record(p: dict, d) -> dict:
     return {"device": str(d.device), "world_size": d.world, "fsdp": p["fsdp"], "micro_batch": p["micro_batch"],
-            "config_file": str(p["config"]) if p["config"] else None}
+            "attention": p["attention"], "config_file": str(p["config"]) if p["config"] else None}
 
 
 @app.command("post-train")
@@ -179,6 +187,7 @@ def post_train_cmd(
     micro_batch: int = SCALE_OPTIONS["micro_batch"], grad_accum: int = SCALE_OPTIONS["grad_accum"],
     activation_checkpointing: bool = SCALE_OPTIONS["activation_checkpointing"], fsdp: bool = SCALE_OPTIONS["fsdp"],
     save_every: int = SCALE_OPTIONS["save_every"], config: Path = SCALE_OPTIONS["config"],
+    attention: str = SCALE_OPTIONS["attention"],
     plan: bool = SCALE_OPTIONS["plan"], world_size: int = SCALE_OPTIONS["world_size"],
     gpu_memory: float = SCALE_OPTIONS["gpu_memory"], resolution: int = SCALE_OPTIONS["resolution"],
 ) -> None:
@@ -203,7 +212,7 @@ def post_train_cmd(
     d = make_dist(p["fsdp"], p["device"])
     with outdir.resume_errors(out):
         result = post_train(p["ckpt"], out, uno, train, p["data"], log=typer.echo if d.is_main else (lambda _: None),
-                            dist=d, launch=_launch_record(p, d))
+                            dist=d, launch=_launch_record(p, d), attention=p["attention"])
     if d.is_main:
         typer.echo(f"post-trained in {result['seconds'] / 60:.1f} min -> {out}  (uno-bench run shapes --ckpt {out})")
 
@@ -230,6 +239,7 @@ def ablate(
     micro_batch: int = SCALE_OPTIONS["micro_batch"], grad_accum: int = SCALE_OPTIONS["grad_accum"],
     activation_checkpointing: bool = SCALE_OPTIONS["activation_checkpointing"], fsdp: bool = SCALE_OPTIONS["fsdp"],
     save_every: int = SCALE_OPTIONS["save_every"], config: Path = SCALE_OPTIONS["config"],
+    attention: str = SCALE_OPTIONS["attention"],
     plan: bool = SCALE_OPTIONS["plan"], world_size: int = SCALE_OPTIONS["world_size"],
     gpu_memory: float = SCALE_OPTIONS["gpu_memory"], resolution: int = SCALE_OPTIONS["resolution"],
 ) -> None:
@@ -261,7 +271,7 @@ def ablate(
     with outdir.resume_errors(out):
         result = run(p["ckpt"], proxy_sets, [s.strip() for s in p["suites"].split(",") if s.strip()], p["seeds"], out,
                      train, uno, p["data"], p["eval_limit"], device=p["device"], log=typer.echo,
-                     first_seed=p["seed0"], dist=d, launch=_launch_record(p, d))
+                     first_seed=p["seed0"], dist=d, launch=_launch_record(p, d), attention=p["attention"])
     from uno_bench.report.terminal import print_report
 
     print_report(result.report)

@@ -55,10 +55,12 @@ def run_config(ckpt: str, uno: UnoConfig, cfg: TrainConfig, data: str) -> dict:
 
 
 def post_train(ckpt: str, out: Path, uno: UnoConfig, train: TrainConfig, data: str = "shapes",
-               log=print, progress: bool = True, dist: Dist | None = None, launch: dict | None = None) -> dict:
+               log=print, progress: bool = True, dist: Dist | None = None, launch: dict | None = None,
+               attention: str = "auto") -> dict:
     """`dist`: the torchrun group (FSDP2 over its ranks, `distributed.init_from_env`) or None for one
     process on the CPU; `launch`: how this run was started (device, ranks, micro-batch, config file),
-    recorded in OUT/uno_train.json without binding a rerun to it."""
+    recorded in OUT/uno_train.json without binding a rerun to it; `attention`: the packed-attention
+    implementation (`Trainer`)."""
     out = Path(out)
     d = dist or Dist()
     cfg = replace(train, freeze=tuple(uno.freeze), weights={**train.weights, **uno.weights})
@@ -84,7 +86,8 @@ def post_train(ckpt: str, out: Path, uno: UnoConfig, train: TrainConfig, data: s
     with torch.no_grad():  # metaqueries + head live beside the (sharded) model: on this rank's device
         for p in objective.parameters().values():
             p.data = p.data.to(d.device)
-    trainer = Trainer(loaded, source, cfg, out, objective=objective, dist=d, log=log if d.is_main else _quiet)
+    trainer = Trainer(loaded, source, cfg, out, objective=objective, dist=d, log=log if d.is_main else _quiet,
+                      attention=attention)
     if trainer.latest_checkpoint() is not None:
         log(f"resuming from {trainer.latest_checkpoint()} (step {trainer.resume()})")
     t0 = time.perf_counter()

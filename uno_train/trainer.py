@@ -123,7 +123,8 @@ class Objective:
         t = batch.vae_timesteps
         x_t = torch.where(batch.vae_noisy[:, None], noisy_latents(x0, eps, t), x0)
         out = model(batch, latents=x_t, timesteps=t, checkpoint_layers=trainer.cfg.activation_checkpointing,
-                    velocity_at=batch.mse_indexes, logits_at=batch.ce_indexes, ghost=trainer.dist.active, **kwargs)
+                    velocity_at=batch.mse_indexes, logits_at=batch.ce_indexes, ghost=trainer.dist.active,
+                    attention=trainer.attention, **kwargs)
         return batch, x0, eps, out
 
     def flow_and_ce(self, packed: Packed, batch, x0: Tensor, eps: Tensor, out) -> dict[str, Tensor]:
@@ -200,10 +201,18 @@ def bar_info(rec: dict, weights: dict[str, float], room: int = 10**6) -> str:
 
 
 class Trainer:
+    """`attention`: the packed-attention implementation (`uno_bench.models.bagel.attention.KINDS` or
+    auto). Not part of `cfg`: every implementation computes the same step (equal in fp32 up to
+    rounding), so, like the micro-batch, it is how a run is computed, never compared on resume."""
+
     def __init__(self, loaded: LoadedBagel, source: DataSource, cfg: TrainConfig, out: Path,
                  objective: Objective | None = None, dist: distributed.Dist | None = None,
-                 log: Callable[[str], None] = print):
+                 log: Callable[[str], None] = print, attention: str = "auto"):
+        from uno_bench.models.bagel.attention import packed_attention_kind
+
         self.loaded, self.source, self.cfg, self.out = loaded, source, cfg, Path(out)
+        packed_attention_kind(attention, "cpu")  # an unknown name fails here, not at the first step
+        self.attention = attention
         self.objective, self.log = objective or Objective(), log
         self.dist = dist or distributed.Dist()
         self.extra = self.objective.parameters()  # e.g. UNO metaqueries: trained, saved beside the model

@@ -107,7 +107,7 @@ def test_cli_help_plan_config_and_exit_codes(tmp_path, uno_env):
 def test_post_train_records_the_resolved_launch(tmp_path, uno_env):
     out = tmp_path / "pt"
     toml = tmp_path / "run.toml"
-    toml.write_text('precision = "bf16"\ngrad-accum = 2\nsave-every = 1\n')
+    toml.write_text('precision = "bf16"\ngrad-accum = 2\nsave-every = 1\nattention = "block-diagonal"\n')
     r = _uno_train("post-train", "--ckpt", "tiny", "--out", str(out), "--steps", "1", "--batch-size", "2",
                    "--activation-checkpointing", "--config", str(toml), "--device", "cpu", "--threads", "1",
                    env=uno_env)
@@ -117,4 +117,5 @@ def test_post_train_records_the_resolved_launch(tmp_path, uno_env):
     assert (train["precision"], train["grad_accum"], train["activation_checkpointing"], train["save_every"],
             train["batch_size"]) == ("bf16", 2, True, 1, 2)
     assert record["launch"] == {"device": "cpu", "world_size": 1, "fsdp": False, "micro_batch": 1,
-                                "config_file": str(toml)}
+                                "attention": "block-diagonal", "config_file": str(toml)}
+    assert "attention" not in train  # how the step is computed, not what: never compared on resume

@@ -353,7 +353,7 @@ class Bagel(nn.Module):
     def forward(self, batch, latents: Tensor | None = None, timesteps: Tensor | None = None,
                 embeddings: Tensor | None = None, checkpoint_layers: bool = False,
                 velocity_at: Tensor | None = None, logits_at: Tensor | None = None, ghost: bool = False,
-                return_vit_features: bool = False) -> PackedOutput:
+                return_vit_features: bool = False, attention: str = "auto") -> PackedOutput:
         """The packed (training) forward over a `packing.PackedBatch`.
 
         `latents` are the VAE tokens to embed (x_t for noisy images, x0 for clean; default the
@@ -366,8 +366,10 @@ class Bagel(nn.Module):
         `ghost=True` (distributed training) appends an isolated 3-token sample — a text token, a
         one-patch ViT image and a latent token — whose outputs enter the result times zero: every
         parameter then gets a (zero) gradient on every rank, so FSDP2's gradient reduce-scatters
-        match even when a rank's batch lacks a modality. Real tokens are unaffected."""
-        from uno_bench.models.bagel.attention import PackedMaskAttention
+        match even when a rank's batch lacks a modality. Real tokens are unaffected.
+
+        `attention` picks the packed-attention implementation (`attention.KINDS`: per-sample,
+        block-diagonal, flex; `auto` = the measured choice for the device); all compute the same."""
 
         device, dtype = self.device, self.dtype
         x = torch.zeros(batch.sequence_length, self.config.llm.hidden_size, device=device, dtype=dtype)
@@ -385,16 +387,13 @@ class Bagel(nn.Module):
             if embeddings is None:
                 raise ValueError("this packed batch has embedding slots but no embeddings were given")
             x[batch.embed_indexes] = embeddings.to(dtype)
-        sample_lens, masks = list(batch.sample_lens), batch.attention_masks(device)
         positions, gen = batch.position_ids, batch.vae_indexes
         n = x.shape[0]
         if ghost:
             x = torch.cat([x, self._ghost_tokens()])
-            sample_lens.append(3)
-            masks.append(torch.ones(3, 3, dtype=torch.bool, device=device))
             positions = torch.cat([positions, torch.tensor([0, 1, 2], device=device)])
             gen = torch.cat([gen, torch.tensor([n + 2], device=device)])
-        attend = PackedMaskAttention(sample_lens, masks)
+        attend = self._packed_attention(batch, attention, ghost)
         hidden = self.decode(x, positions, gen if gen.numel() else None, attend, checkpoint_layers)
         if ghost:
             g = hidden[n:]
@@ -410,6 +409,23 @@ class Bagel(nn.Module):
                                                    batch.side_vit_seqlens)
             out.side_connector_features = self.connector(out.side_vit_features)
         return out
+
+    def _packed_attention(self, batch, kind: str, ghost: bool) -> Attention:
+        """The `Attention` for a packed batch (plus the 3-token ghost sample, seen only by itself)."""
+        from uno_bench.models.bagel import attention as att
+
+        device = self.device
+        kind = att.packed_attention_kind(kind, device)
+        if kind == "flex":
+            vis = batch.split_visibility(device)
+            return att.FlexPackedAttention(vis.with_full_sample(3) if ghost else vis)
+        sample_lens, masks = list(batch.sample_lens), batch.attention_masks(device)
+        if ghost:
+            sample_lens.append(3)
+            masks.append(torch.ones(3, 3, dtype=torch.bool, device=device))
+        if kind == "block-diagonal":
+            return att.BlockDiagonalAttention(masks, device)
+        return att.PackedMaskAttention(sample_lens, masks)
 
     def _ghost_tokens(self) -> Tensor:
         dev, cfg = self.device, self.config

@@ -10,7 +10,9 @@ Visibility is data, not code in the layers:
   visible ones). UNO's caption tokens use this to see the noisy image but not the prompt.
 New modes are added with `register_attention_mode`, never by touching the layers.
 
-Nothing crosses sample boundaries.
+Nothing crosses sample boundaries. The visibility is read either as one dense mask per sample
+(`sample_attention_mask`) or at split granularity for the whole sequence (`split_visibility`); which
+attention implementation reads it is `Bagel.forward`'s `attention` choice (attention.py).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from typing import Literal
 import torch
 from torch import Tensor
 
+from uno_bench.models.bagel.attention import SplitVisibility
 from uno_bench.models.bagel.model import Bagel, grid_position_ids
 
 
@@ -68,6 +71,28 @@ def sample_attention_mask(splits: list[SplitSpec], device: torch.device | None =
     return mask
 
 
+def split_visibility(samples: list[list[SplitSpec]], device: torch.device | None = None) -> SplitVisibility:
+    """The same visibility as `sample_attention_mask` for every sample of a packed sequence, kept at
+    split granularity (FlexAttention's mask function reads it; no [L, L] mask is stored)."""
+    count = sum(len(s) for s in samples)
+    causal = torch.zeros(count, dtype=torch.bool)
+    sees = torch.zeros(count, count, dtype=torch.bool)
+    token_split: list[Tensor] = []
+    first = 0  # id of the sample's first split
+    for splits in samples:
+        sample_split = torch.empty(sum(s.length for s in splits), dtype=torch.long)
+        for qi, q in enumerate(splits):
+            sample_split[q.start : q.start + q.length] = first + qi
+            causal[first + qi] = ATTENTION_MODES[q.mode].within == "causal"
+            for ki in range(qi):
+                if ATTENTION_MODES[splits[ki].mode].visible_to_later and (q.sees is None or ki in q.sees):
+                    sees[first + qi, first + ki] = True
+        token_split.append(sample_split)
+        first += len(splits)
+    ids = torch.cat(token_split) if token_split else torch.zeros(0, dtype=torch.long)
+    return SplitVisibility(ids.to(device), causal.to(device), sees.to(device))
+
+
 @dataclass(frozen=True)
 class SpecialTokens:
     bos: int  # <|im_start|>
@@ -113,6 +138,9 @@ class PackedBatch:
 
     def attention_masks(self, device: torch.device | None = None) -> list[Tensor]:
         return [sample_attention_mask(s, device) for s in self.splits]
+
+    def split_visibility(self, device: torch.device | None = None) -> SplitVisibility:
+        return split_visibility(self.splits, device)
 
     def to(self, device: torch.device) -> PackedBatch:
         moved = {}
@@ -325,6 +353,7 @@ class PackedBuilder:
 
 def forward_packed(model: Bagel, batch: PackedBatch, latents: Tensor | None = None,
                    timesteps: Tensor | None = None, embeddings: Tensor | None = None,
-                   checkpoint_layers: bool = False) -> Tensor:
+                   checkpoint_layers: bool = False, attention: str = "auto") -> Tensor:
     """Final hidden states [L, hidden] of a packed batch (see `Bagel.forward`)."""
-    return model(batch.to(model.device), latents, timesteps, embeddings, checkpoint_layers).hidden
+    return model(batch.to(model.device), latents, timesteps, embeddings, checkpoint_layers,
+                 attention=attention).hidden
