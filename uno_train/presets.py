@@ -70,7 +70,7 @@ def tiny_shapes(scale: float = 1.0) -> Preset:
     )
 
 
-STEPS = 4_000
+STEPS = 10_000
 
 
 PRESETS = {"tiny-shapes": tiny_shapes}

@@ -20,7 +20,8 @@ from uno_bench.models.settings import SamplerSettings
 def test_the_recipe_at_one_percent_trains_and_loads(tmp_path, uno_env):
     out = tmp_path / "tiny-shapes"
     r = subprocess.run([sys.executable, "-m", "uno_train", "pretrain", "--preset", "tiny-shapes", "--scale", "0.01",
-                        "--out", str(out), "--threads", "2"], capture_output=True, text=True, env=uno_env, timeout=900)
+                        "--steps", "40", "--out", str(out), "--threads", "2"],
+                       capture_output=True, text=True, env=uno_env, timeout=900)
     assert r.returncode == 0, r.stderr[-2000:]
     losses = [json.loads(line)["loss"] for line in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(losses) == 2 and losses[-1] < 0.9 * losses[0]  # 40 steps, logged at 20 and 40
