@@ -35,6 +35,10 @@ def main() -> None:
     p.add_argument("--patch", type=int, default=2, help="latent patch size (1 = 4-px tokens, 256 per image)")
     p.add_argument("--t2i", type=float, default=0.6, help="share of text-to-image examples (rest: captioning)")
     p.add_argument("--shift", type=float, default=1.0, help="timestep shift of the training timesteps")
+    p.add_argument("--edit-fraction", type=float, default=None, help="of the non-T2I examples, edits "
+                   "(default: the recipe's)")
+    p.add_argument("--init", type=Path, default=None, help="safetensors loaded over the initialisation by name "
+                   "(e.g. a ViT from scripts/vit_shape_probe.py --save)")
     p.add_argument("--threads", type=int, default=1)
     a = p.parse_args()
     torch.set_num_threads(a.threads)
@@ -50,13 +54,21 @@ def main() -> None:
     preset = tiny_shapes()
     train = replace(preset.train, steps=a.steps, batch_size=a.batch, lr=a.lr, min_lr=a.lr / 10,
                     warmup_steps=max(1, a.steps // 30), save_every=max(2, a.steps // 4), timestep_shift=a.shift)
-    preset = replace(preset, train=train, source={**preset.source, "t2i_fraction": a.t2i}, model_config=config)
+    source = {**preset.source, "t2i_fraction": a.t2i}
+    if a.edit_fraction is not None:
+        source["edit_fraction"] = a.edit_fraction
+    preset = replace(preset, train=train, source=source, model_config=config)
     vae = a.out / "vae"
     if not (vae / "vae.json").exists():  # the recipe's autoencoder phase reuses a finished folder
         vae.mkdir(parents=True, exist_ok=True)
         shutil.copy(SHIPPED_AUTOENCODER, vae / "ae.safetensors")
         (vae / "vae.json").write_text(json.dumps({"seconds": 0.0, "history": [], "reused": str(SHIPPED_AUTOENCODER)}))
-    recipe = pretrain(preset, a.out)
+    init = None
+    if a.init is not None:
+        from safetensors.torch import load_file
+
+        init = load_file(str(a.init))
+    recipe = pretrain(preset, a.out, init=init)
     print(json.dumps({"train_minutes": recipe["seconds"]["train"] / 60,
                       "caption_exact_match": recipe["caption_exact_match_heldout"]["exact_match"],
                       "final": recipe["final"]}))

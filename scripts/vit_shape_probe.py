@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import time
 from dataclasses import replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -102,6 +103,8 @@ def main() -> None:
     p.add_argument("--steps", type=int, default=600)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--threads", type=int, default=1)
+    p.add_argument("--save", type=Path, default=None, help="--arch vit: write the trained ViT + connector "
+                   "here (safetensors; `scripts/tiny_recipe_experiment.py --init` starts a model from it)")
     p.add_argument("--from", dest="start", default=None, help="--arch vit: start from this checkpoint's ViT "
                    "(`tiny` or a training folder) instead of a random one")
     args = p.parse_args()
@@ -129,6 +132,13 @@ def main() -> None:
         opt.zero_grad()
         loss.backward()
         opt.step()
+    if args.save is not None and args.arch == "vit":
+        from safetensors.torch import save_file
+
+        state = encoder.model.state_dict()
+        keep = {n: t.contiguous() for n, t in state.items() if n.startswith(("vit_model", "connector", "vit_pos_embed"))}
+        save_file(keep, str(args.save))
+        print(f"saved {len(keep)} tensors to {args.save}")
 
 
 if __name__ == "__main__":

@@ -85,7 +85,10 @@ def _vae_phase(out: Path, preset: Preset, source: ShapesSource, log) -> tuple[to
     return ae, cfg, seconds
 
 
-def pretrain(preset: Preset, out: Path, resume: bool = True, log=print) -> dict:
+def pretrain(preset: Preset, out: Path, resume: bool = True, log=print,
+             init: dict[str, torch.Tensor] | None = None) -> dict:
+    """`init`: tensors loaded over the fresh initialisation by name (e.g. a pre-trained ViT), before
+    training; a resumed run takes its weights from the checkpoint instead."""
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(preset.seed)
@@ -98,6 +101,11 @@ def pretrain(preset: Preset, out: Path, resume: bool = True, log=print) -> dict:
     torch.manual_seed(preset.seed)
     model = Bagel(config)
     model.init_weights(zero_velocity_head=True)
+    if init:
+        unknown = sorted(set(init) - set(model.state_dict()))
+        if unknown:
+            raise ValueError(f"init holds tensors the model does not have: {unknown[:5]}")
+        model.load_state_dict(init, strict=False)
     loaded = LoadedBagel(model, LatentCodec(ae, vae_cfg, config.latent_patch_size), tok, config, out, {})
     trainer = Trainer(loaded, source, replace(preset.train, seed=preset.seed), out, log=log)
     if resume and trainer.latest_checkpoint() is not None:

@@ -42,3 +42,14 @@ def test_the_recipe_at_one_percent_trains_and_loads(tmp_path, uno_env):
     from uno_bench.shapes.edits import edit_vocabulary
 
     assert isinstance(caption, str) and set(caption.split()) <= set(edit_vocabulary())
+
+
+def test_an_init_tensor_the_model_lacks_is_refused_before_training(tmp_path):
+    """`pretrain(init=...)` (a pre-trained ViT, say) names tensors that do not fit instead of ignoring them."""
+    from uno_train.presets import tiny_shapes
+    from uno_train.pretrain import pretrain
+
+    with pytest.raises(ValueError, match="does not have"):
+        pretrain(tiny_shapes(scale=0.001), tmp_path / "run", log=lambda *_: None,
+                 init={"vit_model.no_such_layer.weight": torch.zeros(2)})
+    assert not (tmp_path / "run" / "checkpoints").exists()  # nothing trained
