@@ -3,7 +3,7 @@
 Trains the model phase of `uno-train pretrain --preset tiny-shapes` with overrides, reusing the
 shipped autoencoder (so a run spends its time on the model), then writes a plain BAGEL folder that
 `uno-bench run shapes --ckpt OUT` scores. The learning-rate schedule keeps the recipe's shape
-(warm-up 1/30 of the steps, cosine to lr/10). Example (the runs in docs/tiny_model.md, 1 thread each):
+(warm-up 1/30 of the steps, then the recipe's schedule: constant since version 2). Example (the runs in docs/tiny_model.md, 1 thread each):
 
     python scripts/tiny_recipe_experiment.py --out runs/exp/lr3e3 --steps 2400 --lr 3e-3 --threads 1
     uno-bench run shapes --ckpt runs/exp/lr3e3 --batch-size 32
