@@ -81,14 +81,13 @@ def claim(out: Path, command: str, config: dict[str, Any], write: bool = True,
     constant (every step's arithmetic is then the same as in the shorter run), and records the new count."""
     out = Path(out)
     config = plain(config)
+    # A record with nothing made under it yet (the first run failed early, e.g. on bad data) binds nothing.
+    found = _read(out / MANIFEST) if holds_results(out) else None
     if extend:
-        found = _read(out / MANIFEST) if holds_results(out) else None
         if found is None:
             raise UnoError(f"--extend continues a run, and {out} holds none (drop --extend to start one)")
         found = _extended(out, found, config)
         write_json(out / MANIFEST, found)
-    # A record with nothing made under it yet (the first run failed early, e.g. on bad data) binds nothing.
-    found = _read(out / MANIFEST) if holds_results(out) else None
     legacy = None if found is not None or (out / MANIFEST).exists() else _legacy(out)
     if found is not None:
         made_by, recorded, mine = found.get("command"), found.get("config", {}), config
