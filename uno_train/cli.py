@@ -56,7 +56,8 @@ def pretrain(
     with outdir.resume_errors(out):
         result = run(recipe, out, resume=resume, log=typer.echo)
     s = result["seconds"]
-    typer.echo(f"done in {s['total'] / 60:.1f} min (autoencoder {s['vae'] / 60:.1f}, model {s['train'] / 60:.1f}); "
+    typer.echo(f"done in {s['total'] / 60:.1f} min (autoencoder {s['vae'] / 60:.1f}, ViT {s.get('vit', 0) / 60:.1f}, "
+               f"model {s['train'] / 60:.1f}); "
                f"held-out caption exact match {result['caption_exact_match_heldout']['exact_match']:.3f}")
     typer.echo(f"checkpoint: {out}  (uno-bench run shapes --ckpt {out})")
 

@@ -2,9 +2,11 @@
 
 Phases (each resumable: a finished phase is reused, an interrupted training phase resumes):
 1. the autoencoder on source images (`OUT/vae/`), with latent scale/shift measured afterwards;
-2. the model: understanding (captioning from ViT tokens) and generation (text-to-image flow
+2. where the preset has one, the image encoder's own pre-training (`OUT/vit/`, `uno_train/vit_pretrain.py`:
+   which shapes a scene holds), as BAGEL starts from a pretrained SigLIP;
+3. the model: understanding (captioning from ViT tokens) and generation (text-to-image flow
    matching) together, via the trainer (`OUT/checkpoints/`, `OUT/latest`);
-3. export of the EMA weights as a plain BAGEL folder in OUT, plus `OUT/recipe.json` (settings,
+4. export of the EMA weights as a plain BAGEL folder in OUT, plus `OUT/recipe.json` (settings,
    timings, versions) and a held-out captioning score.
 """
 
@@ -85,6 +87,28 @@ def _vae_phase(out: Path, preset: Preset, source: ShapesSource, log) -> tuple[to
     return ae, cfg, seconds
 
 
+def _vit_phase(out: Path, preset: Preset, model: Bagel, log) -> tuple[float, list[dict]]:
+    """Pre-train (or reuse) the image path of `model` in place; the weights land in `OUT/vit/`."""
+    from safetensors.torch import load_file, save_file
+
+    from uno_train.vit_pretrain import image_path_state, train_vit
+
+    folder = out / "vit"
+    done = folder / "vit.json"
+    if done.exists():
+        meta = json.loads(done.read_text())
+        model.load_state_dict(load_file(str(folder / "vit.safetensors")), strict=False)
+        log(f"ViT pre-training: reusing {folder} (held-out per-shape accuracy {meta['history'][-1]['per_label']:.3f})")
+        return 0.0, meta["history"]
+    t0 = time.perf_counter()
+    history = train_vit(model, preset.image_size, preset.seed, preset.vit, log)
+    seconds = time.perf_counter() - t0
+    folder.mkdir(parents=True, exist_ok=True)
+    save_file({n: t.contiguous() for n, t in image_path_state(model).items()}, str(folder / "vit.safetensors"))
+    done.write_text(json.dumps({"seconds": seconds, "config": asdict(preset.vit), "history": history}, indent=2))
+    return seconds, history
+
+
 def pretrain(preset: Preset, out: Path, resume: bool = True, log=print,
              init: dict[str, torch.Tensor] | None = None) -> dict:
     """`init`: tensors loaded over the fresh initialisation by name (e.g. a pre-trained ViT), before
@@ -106,6 +130,12 @@ def pretrain(preset: Preset, out: Path, resume: bool = True, log=print,
         if unknown:
             raise ValueError(f"init holds tensors the model does not have: {unknown[:5]}")
         model.load_state_dict(init, strict=False)
+    vit_seconds, vit_history = 0.0, []
+    resuming = resume and (out / "latest").exists()  # the checkpoint holds the weights
+    if preset.vit is not None and not resuming:
+        vit_seconds, vit_history = _vit_phase(out, preset, model, log)
+    elif preset.vit is not None and (out / "vit" / "vit.json").exists():
+        vit_history = json.loads((out / "vit" / "vit.json").read_text())["history"]
     loaded = LoadedBagel(model, LatentCodec(ae, vae_cfg, config.latent_patch_size), tok, config, out, {})
     trainer = Trainer(loaded, source, replace(preset.train, seed=preset.seed), out, log=log)
     if resume and trainer.latest_checkpoint() is not None:
@@ -124,9 +154,11 @@ def pretrain(preset: Preset, out: Path, resume: bool = True, log=print,
         "description": preset.description,
         "train": preset.train.to_dict(),
         "vae_train": asdict(preset.vae),
+        "vit_pretrain": asdict(preset.vit) if preset.vit is not None else None,
+        "vit_pretrain_heldout": vit_history[-1] if vit_history else None,
         "source": {"kind": "shapes", "seed": preset.seed, "image_size": preset.image_size, **preset.source},
         "parameters": sum(p.numel() for p in model.parameters()),
-        "seconds": {"vae": vae_seconds, "train": train_seconds, "total": time.perf_counter() - t_start},
+        "seconds": {"vae": vae_seconds, "vit": vit_seconds, "train": train_seconds, "total": time.perf_counter() - t_start},
         "final": history[-1] if history else None,
         "caption_exact_match_heldout": captions,
         "torch_threads": torch.get_num_threads(),
