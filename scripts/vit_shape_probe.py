@@ -1,7 +1,8 @@
 #!/usr/bin/env python
 """How fast can an image encoder learn *shape* on the shapes world, given a direct, dense loss?
 
-A diagnostic for the embedded model (docs/tiny_model.md, "What limits it"): the encoder is trained
+A diagnostic for the embedded model (docs/tiny_model.md, "What limits it"; the recipe's ViT phase,
+uno_train/vit_pretrain.py, came from it): the encoder is trained
 from scratch to say, for each of the world's four shapes, whether the scene holds one (multi-label,
 scenes of 1-3 groups, a linear head on the max over the encoder's output tokens); held-out accuracy
 is printed every 100 steps. `--arch vit` is the embedded model's SigLIP NaViT + connector at the
@@ -23,17 +24,7 @@ import numpy as np
 import torch
 from torch import nn
 
-
-def scenes_batch(rng: np.random.Generator, n: int):
-    from uno_bench.shapes import world
-    from uno_bench.shapes.render import render
-
-    scenes = [world.sample_scene(rng) for _ in range(n)]
-    labels = torch.zeros(n, len(world.SHAPES))
-    for i, scene in enumerate(scenes):
-        for obj in scene.objects:
-            labels[i, world.SHAPES.index(obj.shape)] = 1
-    return [render(s, 64) for s in scenes], labels
+from uno_train.vit_pretrain import IMAGE_PATH, pooled_image_tokens, shape_batch
 
 
 class ViTEncoder(nn.Module):
@@ -62,20 +53,10 @@ class ViTEncoder(nn.Module):
 
     def parameters(self, recurse: bool = True):  # only what the image path uses is trained
         return (p for n, p in self.model.named_parameters()
-                if n.startswith(("vit_model", "connector", "vit_pos_embed")))
+                if n.startswith(IMAGE_PATH))
 
     def forward(self, images) -> torch.Tensor:
-        from uno_bench.models.bagel.model import grid_position_ids
-        from uno_bench.models.bagel.transforms import as_rgb, vit_inputs
-
-        c = self.config
-        patches = [vit_inputs(as_rgb(im), c.vit_transform, c.vit.patch_size) for im in images]
-        grid = patches[0][1]
-        pos = grid_position_ids(grid[0] * c.vit.patch_size, grid[1] * c.vit.patch_size, c.vit.patch_size,
-                                c.vit_max_num_patch_per_side, self.model.device)
-        tokens = self.model.embed_vit(torch.cat([p for p, _ in patches]), torch.cat([pos] * len(images)),
-                                      [p.shape[0] for p, _ in patches])
-        return tokens.view(len(images), -1, self.width).amax(1)
+        return pooled_image_tokens(self.model, images)
 
 
 class CNNEncoder(nn.Module):
@@ -114,7 +95,7 @@ def main() -> None:
     head = nn.Linear(encoder.width, 4)
     opt = torch.optim.AdamW([*encoder.parameters(), *head.parameters()], lr=args.lr, betas=(0.9, 0.95),
                             weight_decay=0.0)
-    test_images, test_labels = scenes_batch(np.random.default_rng(99), 400)
+    test_images, test_labels = shape_batch(np.random.default_rng(99), 400, 64)
     rng, t0 = np.random.default_rng(0), time.perf_counter()
     name = "cnn" if args.arch == "cnn" else f"vit from {args.start}" if args.start else \
         f"vit h{args.hidden} L{args.layers} p{args.patch}"
@@ -127,7 +108,7 @@ def main() -> None:
                   f"all four right {right.all(1).float().mean():.3f} ({time.perf_counter() - t0:.0f} s)", flush=True)
         if step == args.steps:
             break
-        images, labels = scenes_batch(rng, args.batch_size)
+        images, labels = shape_batch(rng, args.batch_size, 64)
         loss = nn.functional.binary_cross_entropy_with_logits(head(encoder(images)), labels)
         opt.zero_grad()
         loss.backward()
@@ -136,7 +117,7 @@ def main() -> None:
         from safetensors.torch import save_file
 
         state = encoder.model.state_dict()
-        keep = {n: t.contiguous() for n, t in state.items() if n.startswith(("vit_model", "connector", "vit_pos_embed"))}
+        keep = {n: t.contiguous() for n, t in state.items() if n.startswith(IMAGE_PATH)}
         save_file(keep, str(args.save))
         print(f"saved {len(keep)} tensors to {args.save}")
 

@@ -28,6 +28,7 @@ def test_the_recipe_at_one_percent_trains_and_loads(tmp_path, uno_env):
     recipe = json.loads((out / "recipe.json").read_text())
     assert recipe["preset"] == "tiny-shapes" and recipe["train"]["steps"] == 40
     assert recipe["source"]["edit_fraction"] > 0  # the recipe trains editing too
+    assert recipe["vit_pretrain_heldout"]["step"] == 40 and (out / "vit" / "vit.safetensors").exists()
     words = recipe["caption_exact_match_heldout"]["word_accuracy"]
     assert set(words) == {"count", "color", "shape", "position"}
     loaded = checkpoint.load(out, dtype=torch.float32)
