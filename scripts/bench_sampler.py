@@ -17,8 +17,18 @@ and, on a CUDA device, its fraction of the bf16 peak (`--peak-tflops`, default f
 H100/H200 989 TFLOP/s dense). The count is the work the image needs, so the reference path, which
 recomputes its context every step, gets the same count.
 
+`--compile MODES` (comma list of default, cudagraphs: the sampler's `compile` option) adds, after the
+eager fast path at each batch size, the same images with the denoising step compiled, in the same
+process: seconds per image, TFLOP/s, the speed-up over the eager fast path, and the largest pixel
+difference from it. The compile happens in a warm-up call (8 steps, guided and unguided) whose time is
+printed separately; the timed run then checks that it compiled nothing more. `--layers N` keeps the
+config's width with N decoder layers (the FLOP count follows), `--skip-reference` drops the reference
+path: both only to fit a short GPU session.
+
     python scripts/bench_sampler.py --full [--size 1024] [--batches 1,4] [--peak-tflops 989]
+    python scripts/bench_sampler.py --full --batches 1 --compile default,cudagraphs
     python scripts/bench_sampler.py --full --config tiny --device cpu --size 64 --steps 6   # dry run
+    python scripts/bench_sampler.py --full --config tiny --device cpu --size 64 --steps 6 --compile default
 """
 
 from __future__ import annotations
@@ -31,6 +41,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import replace
 
 import numpy as np
 import torch
@@ -70,16 +81,17 @@ def source_images(n: int, size: int):
     return images
 
 
-def run_fast(loaded, prompts, seeds, settings, batch, task="t2i"):
+def run_fast(loaded, prompts, seeds, settings, batch, task="t2i", **compile_options):
     from uno_bench.models.bagel.sampler import edit_images, generate_images
 
     out = []
     sources = source_images(len(prompts), settings.width) if task == "edit" else None
     for i in range(0, len(prompts), batch):
         if task == "edit":
-            out += edit_images(loaded, sources[i:i + batch], prompts[i:i + batch], seeds[i:i + batch], settings)
+            out += edit_images(loaded, sources[i:i + batch], prompts[i:i + batch], seeds[i:i + batch], settings,
+                               **compile_options)
         else:
-            out += generate_images(loaded, prompts[i:i + batch], seeds[i:i + batch], settings)
+            out += generate_images(loaded, prompts[i:i + batch], seeds[i:i + batch], settings, **compile_options)
     return out
 
 
@@ -200,6 +212,8 @@ def gpu_bench(args) -> None:
     cuda = dev.type == "cuda"
     assert not cuda or torch.cuda.is_available(), "--full needs a CUDA device (or --device cpu for a dry run)"
     config = named_config(args.config)
+    if args.layers:
+        config = replace(config, llm=replace(config.llm, num_hidden_layers=args.layers))
 
     def sync() -> None:
         if cuda:
@@ -215,7 +229,8 @@ def gpu_bench(args) -> None:
                          word_level_tokenizer(DEMO_WORDS), config, None, {"random": True})
     settings = settings_for(args.size, args.steps)
     name = torch.cuda.get_device_name() if cuda else "cpu"
-    print(f"{name}: {args.config} config, random bf16 weights, {args.size}x{args.size}, {args.steps} steps, "
+    layers = f" ({config.llm.num_hidden_layers} decoder layers)" if args.layers else ""
+    print(f"{name}: {args.config} config{layers}, random bf16 weights, {args.size}x{args.size}, {args.steps} steps, "
           "T2I CFG defaults", flush=True)
     flops = image_flop_count(loaded, settings)
     peak = (args.peak_tflops or bf16_peak_tflops(name)) if cuda else None
@@ -237,16 +252,52 @@ def gpu_bench(args) -> None:
         peak = torch.cuda.max_memory_allocated() / 2**30 if cuda else float("nan")
         return out, time.perf_counter() - t0, peak
 
-    ref_images, ref_s, ref_peak = timed(lambda: run_reference(loaded, PROMPTS[:1], [0], settings))
-    print(f"  reference  batch 1: {ref_s:7.2f} s/image  {rate(ref_s)}   peak GPU memory {ref_peak:6.1f} GiB",
-          flush=True)
+    ref_images, ref_s = None, None
+    if not args.skip_reference:
+        ref_images, ref_s, ref_peak = timed(lambda: run_reference(loaded, PROMPTS[:1], [0], settings))
+        print(f"  reference  batch 1: {ref_s:7.2f} s/image  {rate(ref_s)}   peak GPU memory {ref_peak:6.1f} GiB",
+              flush=True)
+    modes = [m for m in (args.compile or "").split(",") if m]
     for batch in [int(b) for b in args.batches.split(",")]:
         prompts, seeds = (PROMPTS * 8)[:batch], list(range(batch))
         images, dt, mem = timed(lambda p=prompts, s=seeds, b=batch: run_fast(loaded, p, s, settings, b))
-        diff = int(np.abs(np.asarray(images[0], dtype=np.int16) - np.asarray(ref_images[0], dtype=np.int16)).max())
+        versus = "" if ref_images is None else (
+            f"   speed-up vs reference {ref_s / (dt / batch):5.2f}x   image 0 vs reference: largest pixel "
+            f"difference {pixel_difference(images[0], ref_images[0])} (8-bit levels)")
         print(f"  fast       batch {batch}: {dt / batch:7.2f} s/image  {rate(dt / batch)}   peak GPU memory "
-              f"{mem:6.1f} GiB   speed-up vs reference {ref_s / (dt / batch):5.2f}x   image 0 vs reference: "
-              f"largest pixel difference {diff} (8-bit levels)", flush=True)
+              f"{mem:6.1f} GiB{versus}", flush=True)
+        for mode in modes:
+            options = {"compile": mode, "compile_backend": args.compile_backend}
+            warm_s = compile_warm_up(loaded, prompts, seeds, settings, batch, options, sync)
+            graphs = compiled_graphs()
+            out, cdt, cmem = timed(lambda p=prompts, s=seeds, b=batch, o=options: run_fast(loaded, p, s, settings, b,
+                                                                                          **o))
+            print(f"  {mode:10s} batch {batch}: {cdt / batch:7.2f} s/image  {rate(cdt / batch)}   peak GPU memory "
+                  f"{cmem:6.1f} GiB   speed-up vs eager fast {dt / cdt:5.2f}x   compile warm-up {warm_s:6.1f} s"
+                  f"   graphs compiled while timed {compiled_graphs() - graphs}   largest pixel difference from "
+                  f"eager {max(pixel_difference(a, b) for a, b in zip(out, images))} (8-bit levels)", flush=True)
+
+
+def pixel_difference(a, b) -> int:
+    return int(np.abs(np.asarray(a, dtype=np.int16) - np.asarray(b, dtype=np.int16)).max())
+
+
+def compiled_graphs() -> int:
+    """Graphs dynamo has compiled in this process so far."""
+    from torch._dynamo.utils import counters
+
+    return int(counters["stats"]["unique_graphs"])
+
+
+def compile_warm_up(loaded, prompts, seeds, settings, batch, options, sync) -> float:
+    """Seconds of a short compiled call that meets every graph of the timed run: 8 steps, 4 guided and
+    3 not (the two row counts of a T2I step), enough for CUDA graphs to warm up and record each."""
+    warm = settings.with_overrides(num_timesteps=8, cfg_interval=(0.75, 1.0))
+    sync()
+    t0 = time.perf_counter()
+    run_fast(loaded, prompts, seeds, warm, batch, **options)
+    sync()
+    return time.perf_counter() - t0
 
 
 def main() -> None:
@@ -263,6 +314,12 @@ def main() -> None:
     p.add_argument("--peak-tflops", type=float, default=None,
                    help="--full: the device's dense bf16 peak in TFLOP/s (default: from the CUDA device name, "
                    "H100/H200 989; none on CPU)")
+    p.add_argument("--compile", default=None, help="--full: also time the compiled step, comma list of "
+                   "default, cudagraphs (CUDA only)")
+    p.add_argument("--compile-backend", default="inductor",
+                   help="--full --compile: torch.compile backend (aot_eager: a CPU dry run without code generation)")
+    p.add_argument("--layers", type=int, default=None, help="--full: decoder layers (default: the config's)")
+    p.add_argument("--skip-reference", action="store_true", help="--full: do not time the reference path")
     p.add_argument("--tasks", default="t2i,edit", help="comma list of t2i, edit (CPU benchmark)")
     p.add_argument("--task", default="t2i", help=argparse.SUPPRESS)
     p.add_argument("--child", choices=["fast", "reference"], help=argparse.SUPPRESS)

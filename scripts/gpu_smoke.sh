@@ -2,6 +2,10 @@
 # Every CLI path on a CUDA device, on the embedded tiny model, in a few minutes: CPU tests cannot see a
 # tensor left on the wrong device. Each step's output goes to LOG_DIR/<step>.log; a failing step
 # prints its tail and the script carries on. Exit status = number of failed steps.
+# The last step times the sampler's denoising step eager vs torch.compile vs torch.compile + CUDA
+# graphs at 1024x1024, 50 steps, on random bf16 weights of bagel-7b width with BENCH_LAYERS decoder
+# layers (default 8 of 28, so compiling and timing fit a 10-minute session; the FLOP count follows),
+# bounded by BENCH_TIMEOUT seconds (default 420); its result rows are printed.
 #
 #     scripts/gpu_smoke.sh [LOG_DIR]            (PYTHON=python3 by default; runs from the repo root)
 set -u
@@ -36,5 +40,8 @@ step run-shapes-edit $PY -m uno_bench run shapes-edit --ckpt tiny --device cuda 
 step pretrain $PY -m uno_train pretrain --out "$WORK/pretrain" --scale 0.01
 step ablate $PY -m uno_train ablate --ckpt tiny --proxy captioning,regression --suites shapes --steps 10 \
     --batch-size 8 --eval-limit 4 --out "$WORK/ablate"
+step bench-sampler-compile timeout "${BENCH_TIMEOUT:-420}" $PY scripts/bench_sampler.py --full --size 1024 \
+    --steps 50 --batches 1 --layers "${BENCH_LAYERS:-8}" --skip-reference --compile default,cudagraphs
+grep -E "config|FLOP count|batch [0-9]+:" "$LOG/bench-sampler-compile.log"
 echo "$fails step(s) failed; logs in $LOG"
 exit "$fails"

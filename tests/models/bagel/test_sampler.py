@@ -116,3 +116,73 @@ def test_cfg_interval_is_strict_at_the_lower_bound(tiny_loaded):
     on = sampler.generate_images(tiny_loaded, ["a red circle"], [3], T2I.with_overrides(cfg_interval=(float(t[-1]), 1.0)))
     assert np.array_equal(_pixels(off[0]), _pixels(none[0]))
     assert not np.array_equal(_pixels(on[0]), _pixels(none[0]))
+
+
+# ----------------------------------------------------------------------------- compiled step
+# On the CPU the tests compile with aot_eager (dynamo + AOT autograd, no code generation): inductor's
+# C++ code generation of even the tiny decoder takes minutes on the shared test machine.
+
+
+@pytest.fixture()
+def counting_backend():
+    """aot_eager that counts the graphs it is given (one per compile or recompile)."""
+    from torch._dynamo.backends.debugging import aot_eager
+
+    torch._dynamo.reset()
+    graphs: list[int] = []
+
+    def backend(gm, example_inputs):
+        graphs.append(len(gm.graph.nodes))
+        return aot_eager(gm, example_inputs)
+
+    backend.graphs = graphs
+    yield backend
+    torch._dynamo.reset()
+
+
+def test_compiled_step_equals_eager_one_graph_for_50_steps(tiny_loaded, counting_backend):
+    settings = T2I.with_overrides(num_timesteps=50, cfg_interval=(0.0, 1.0))  # every step guided
+    prompts, seeds = ["a photo of a red circle", "two blue squares"], [11, 12]
+    eager, compiled = {}, {}
+    want = sampler.generate_images(tiny_loaded, prompts, seeds, settings, trace=_collect(eager))
+    with torch._dynamo.config.patch(error_on_recompile=True):
+        got = sampler.generate_images(tiny_loaded, prompts, seeds, settings, trace=_collect(compiled),
+                                      compile="default", compile_backend=counting_backend)
+    assert len(counting_backend.graphs) == 1  # 49 steps, one compile, no recompile
+    assert set(compiled) == set(eager) and len(eager) == 2 * 49
+    assert max((compiled[k] - eager[k]).abs().max().item() for k in eager) < 1e-5
+    assert all(np.abs(_pixels(a) - _pixels(b)).max() <= 1 for a, b in zip(want, got))
+
+
+def test_compiled_step_one_graph_per_guidance_state_reused_across_calls(tiny_loaded, counting_backend):
+    settings = T2I.with_overrides(num_timesteps=20)  # guided only while t > 0.4: two row counts
+    run = lambda prompt, seed: sampler.generate_images(  # noqa: E731
+        tiny_loaded, [prompt], [seed], settings, compile="default", compile_backend=counting_backend)
+    run("a red circle", 1)
+    assert len(counting_backend.graphs) == 2
+    # another prompt length (the context is padded to a multiple of 64) and seed: no new graph
+    eager, compiled = {}, {}
+    prompt = "three yellow squares on the left of a black triangle"
+    sampler.generate_images(tiny_loaded, [prompt], [2], settings, trace=_collect(eager))
+    sampler.generate_images(tiny_loaded, [prompt], [2], settings, trace=_collect(compiled), compile="default",
+                            compile_backend=counting_backend)
+    assert len(counting_backend.graphs) == 2
+    assert max((compiled[k] - eager[k]).abs().max().item() for k in eager) < 1e-5
+
+
+def test_compiled_step_equals_eager_edit(tiny_loaded, counting_backend):
+    srcs = [Image.new("RGB", (40, 32), (200, 40, 40)), Image.new("RGB", (40, 32), (40, 40, 200))]
+    instructions, seeds = ["make it blue", "add a red circle to the left"], [5, 6]
+    eager, compiled = {}, {}
+    sampler.edit_images(tiny_loaded, srcs, instructions, seeds, EDIT, trace=_collect(eager))
+    sampler.edit_images(tiny_loaded, srcs, instructions, seeds, EDIT, trace=_collect(compiled), compile="default",
+                        compile_backend=counting_backend)
+    assert len(counting_backend.graphs) == 1  # three CFG branches per image, every step
+    assert max((compiled[k] - eager[k]).abs().max().item() for k in eager) < 1e-5
+
+
+def test_compile_modes_are_checked(tiny_loaded):
+    with pytest.raises(ValueError, match="cudagraphs needs a CUDA device"):
+        sampler.generate_images(tiny_loaded, ["a red circle"], [1], T2I, compile="cudagraphs")
+    with pytest.raises(ValueError, match="compile mode must be one of"):
+        sampler.generate_images(tiny_loaded, ["a red circle"], [1], T2I, compile="max-autotune")

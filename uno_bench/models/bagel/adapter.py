@@ -13,7 +13,7 @@ from uno_bench.errors import UnoError
 from uno_bench.models.adapter import EditRequest, GenerationRequest
 from uno_bench.models.bagel import checkpoint
 from uno_bench.models.bagel.config import BagelConfig, ImageTransformConfig
-from uno_bench.models.bagel.sampler import edit_images, generate_images
+from uno_bench.models.bagel.sampler import COMPILE_MODES, edit_images, generate_images
 from uno_bench.models.bagel.understand import describe
 from uno_bench.models.settings import EDIT_DEFAULTS, SamplerSettings
 
@@ -35,8 +35,15 @@ class BagelAdapter:
 
     def __init__(self, ckpt: str, settings: SamplerSettings | None = None, edit_settings: SamplerSettings | None = None,
                  precision: str | None = None, device: str | None = None, batch_size: int = 4,
-                 device_map: str | None = None):
+                 device_map: str | None = None, compile: str = "off"):
         self.device = device or default_device()
+        if compile not in COMPILE_MODES:
+            raise UnoError(f"unknown compile mode {compile!r} (choose from {', '.join(COMPILE_MODES)})")
+        if compile == "cudagraphs" and torch.device(self.device).type != "cuda":
+            raise UnoError("compile=cudagraphs needs a CUDA device; use compile=default")
+        # Like the device and batch size, not part of identity(): a compiled step draws the same
+        # images up to float rounding, so a run may be resumed with or without it.
+        self.compile = compile
         precision = precision or ("fp32" if self.device == "cpu" else "bf16")
         if precision not in PRECISIONS:
             raise UnoError(f"unknown precision {precision!r} (choose from {', '.join(PRECISIONS)})")
@@ -76,7 +83,7 @@ class BagelAdapter:
                 settings = self.settings.with_overrides(width=w, height=h)
                 with self._autocast():
                     images = generate_images(self.loaded, [chunk[j].prompt for j in idx],
-                                             [chunk[j].seed for j in idx], settings)
+                                             [chunk[j].seed for j in idx], settings, compile=self.compile)
                 done.update(zip(idx, images))
             out.extend(done[j] for j in range(len(chunk)))
         return out
@@ -88,7 +95,8 @@ class BagelAdapter:
             with self._autocast():
                 out.extend(edit_images(self.loaded, [list(r.inputs) for r in chunk], [r.instruction for r in chunk],
                                        [r.seed for r in chunk], self.edit_settings,
-                                       vae_transform=self.vae_transform, vit_transform=self.vit_transform))
+                                       vae_transform=self.vae_transform, vit_transform=self.vit_transform,
+                                       compile=self.compile))
         return out
 
     def understand(self, images: list[Image.Image], prompt: str, max_new_tokens: int = 64) -> list[str]:
@@ -113,15 +121,17 @@ def source_transforms(config: BagelConfig, settings: SamplerSettings) -> tuple[I
 def load_adapter(ckpt: str | None, settings: SamplerSettings | None = None, device: str = "auto",
                  **options: str) -> BagelAdapter:
     """The harness's loader. Options (strings, from `--model-option key=value`): `precision`
-    (bf16 | fp32 | fp32-autocast-bf16), `batch_size`, `device_map` (auto: spread over GPUs)."""
+    (bf16 | fp32 | fp32-autocast-bf16), `batch_size`, `device_map` (auto: spread over GPUs), `compile`
+    (off | default | cudagraphs: the denoising step under torch.compile, + CUDA graphs)."""
     if not ckpt:
         raise UnoError("the bagel model needs --ckpt DIR (official layout) or --ckpt tiny")
-    unknown = set(options) - {"precision", "batch_size", "device_map"}
+    unknown = set(options) - {"precision", "batch_size", "device_map", "compile"}
     if unknown:
         raise UnoError(f"unknown bagel model option(s): {', '.join(sorted(unknown))} "
-                       "(known: precision, batch_size, device_map)")
+                       "(known: precision, batch_size, device_map, compile)")
     return BagelAdapter(
         ckpt, settings=settings, precision=options.get("precision"),
         device=None if device in (None, "auto") else device,
         batch_size=int(options.get("batch_size", 64)), device_map=options.get("device_map"),
+        compile=options.get("compile", "off"),
     )

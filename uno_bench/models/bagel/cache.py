@@ -8,17 +8,20 @@
 - `BranchBatch` + `BatchedQueryAttention`: many (image, CFG branch) rows attend, in one call, to
   their own cached context (a prefix of some cache) plus their own query block. The contexts are
   copied once per generation into one padded buffer; each step writes only the query block's K/V.
+- `QueryRows`: the same attention for a compiled step, writing into nothing.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import partial
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor
 
 from uno_bench.models.bagel.attention import expand_kv, sdpa
+from uno_bench.models.bagel.model import Attention
 
 
 class SequenceCache:
@@ -97,15 +100,18 @@ class BatchedQueryAttention:
     Built once per generation; `rows(s)` restricts a step to the first s rows (branches are ordered
     so that the rows active at any step form a prefix), which keeps every step copy-free."""
 
-    def __init__(self, branches: list[Branch], q_len: int):
+    def __init__(self, branches: list[Branch], q_len: int, context_multiple: int = 1, query_slots: bool = True):
+        """`context_multiple`: contexts padded (masked) up to a multiple, so that contexts of other
+        lengths give the same shapes; `query_slots=False`: no room for the query block (`QueryRows`)."""
         first = branches[0].cache
         self.q_len, self.num_rows = q_len, len(branches)
-        self.ctx_len = max(b.length for b in branches)
+        self.ctx_len = -(-max(b.length for b in branches) // context_multiple) * context_multiple
         total = self.ctx_len + q_len
         device = first.device
         self.k, self.v = [], []
         for layer in range(first.num_layers):
-            kb = torch.zeros(len(branches), total, first.kv_heads, first.head_dim, device=device, dtype=first.dtype)
+            size = total if query_slots else self.ctx_len
+            kb = torch.zeros(len(branches), size, first.kv_heads, first.head_dim, device=device, dtype=first.dtype)
             vb = torch.zeros_like(kb)
             for s, b in enumerate(branches):
                 kb[s, : b.length], vb[s, : b.length] = b.cache.keys(layer, b.length)
@@ -115,14 +121,13 @@ class BatchedQueryAttention:
         pos = torch.arange(total, device=device)
         valid = (pos[None, :] < lengths[:, None]) | (pos[None, :] >= self.ctx_len)
         self.mask = None if bool(valid.all()) else valid[:, None, None, :]  # [S, 1, 1, total]
-        self.active = self.num_rows
 
-    def rows(self, s: int) -> BatchedQueryAttention:
-        self.active = s
-        return self
+    def rows(self, s: int) -> Attention:
+        """The attention of a step whose active rows are the first s."""
+        return partial(self.attend_rows, s)
 
-    def __call__(self, layer: int, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
-        s, n, heads, d = self.active, self.q_len, q.shape[1], q.shape[2]
+    def attend_rows(self, s: int, layer: int, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        n, heads, d = self.q_len, q.shape[1], q.shape[2]
         kb, vb = self.k[layer], self.v[layer]
         kb[:s, self.ctx_len :] = k.view(s, n, -1, d).to(kb.dtype)
         vb[:s, self.ctx_len :] = v.view(s, n, -1, d).to(vb.dtype)
@@ -130,4 +135,23 @@ class BatchedQueryAttention:
         values = vb[:s].transpose(1, 2).to(q.dtype)
         mask = None if self.mask is None else self.mask[:s]
         out = sdpa(q.view(s, n, heads, d).transpose(1, 2), keys, values, mask)
+        return out.transpose(1, 2).reshape(s * n, heads, d)
+
+
+class QueryRows:
+    """`BatchedQueryAttention` (built without query slots) over its first `rows` rows that mutates
+    nothing: each layer joins the fixed contexts and this step's query K/V by concatenation. A
+    compiled step then has no mutated input (CUDA graphs refuse those); the extra copy of the
+    context is small next to the step's matmuls."""
+
+    def __init__(self, batched: BatchedQueryAttention, rows: int):
+        self.batched, self.rows = batched, rows
+
+    def __call__(self, layer: int, q: Tensor, k: Tensor, v: Tensor) -> Tensor:
+        b, s, n, heads, d = self.batched, self.rows, self.batched.q_len, q.shape[1], q.shape[2]
+        keys = torch.cat([b.k[layer][:s], k.view(s, n, -1, d).to(b.k[layer].dtype)], dim=1)
+        values = torch.cat([b.v[layer][:s], v.view(s, n, -1, d).to(b.v[layer].dtype)], dim=1)
+        mask = None if b.mask is None else b.mask[:s]
+        out = sdpa(q.view(s, n, heads, d).transpose(1, 2), keys.transpose(1, 2).to(q.dtype),
+                   values.transpose(1, 2).to(q.dtype), mask)
         return out.transpose(1, 2).reshape(s * n, heads, d)

@@ -12,6 +12,8 @@ text, no images). Here:
   upstream `Bagel.generate_image` in modeling/bagel/bagel.py) is available as
   `official_batch_global_renorm` for parity.
 The schedule is Euler over a shifted linspace: N points = N - 1 network evaluations per branch.
+Optionally (`compile`, a launch detail outside `SamplerSettings`) each step's velocity runs under
+torch.compile, with CUDA graphs on CUDA.
 """
 
 from __future__ import annotations
@@ -19,12 +21,13 @@ from __future__ import annotations
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
+from functools import cache
 
 import torch
 from PIL import Image
 from torch import Tensor
 
-from uno_bench.models.bagel.cache import BatchedQueryAttention, Branch, SequenceCache
+from uno_bench.models.bagel.cache import BatchedQueryAttention, Branch, QueryRows, SequenceCache
 from uno_bench.models.bagel.checkpoint import LoadedBagel
 from uno_bench.models.bagel.config import ImageTransformConfig
 from uno_bench.models.bagel.context import prefill_text, prefill_vae_image, prefill_vit_image
@@ -101,52 +104,140 @@ def cfg_combine(v_c: Tensor, v_t: Tensor | None, v_i: Tensor | None, s_t: float,
 STEP_HOOK: ContextVar[Callable[[], None] | None] = ContextVar("uno_sampler_step_hook", default=None)
 
 
-@torch.no_grad()
-def denoise(model: Bagel, jobs: list[ImageJob], settings: SamplerSettings, special: SpecialTokens,
-            trace: Trace | None = None) -> list[Tensor]:
-    """Euler integration for a batch of same-size images; returns their final latent tokens."""
+# How the per-step velocity runs (a launch detail, never part of `SamplerSettings`: every mode computes
+# the same images up to float rounding). `default`: torch.compile (inductor); `cudagraphs`: also
+# CUDA graphs (mode reduce-overhead), which only exist on CUDA devices.
+COMPILE_MODES = ("off", "default", "cudagraphs")
+# Contexts are padded to a multiple of this when compiled, so prompts of different lengths share
+# one static graph (the padding is masked out of attention).
+COMPILED_CONTEXT_MULTIPLE = 64
+
+
+@dataclass
+class DenoiseStep:
+    """Everything one denoising step needs besides (x, t): fixed for a whole sampler call, so a
+    compiled `velocity` sees static shapes. `attend[guided]` serves the rows active in that state."""
+
+    model: Bagel
+    settings: SamplerSettings
+    batch: int
+    q_len: int
+    img_shared: bool
+    markers: Tensor  # [2, hidden]: start / end of image
+    lat_pos: Tensor  # [B * n] latent position ids
+    ropes: Tensor  # [S] RoPE position of every branch row
+    attend: dict[bool, Callable]  # guided -> Attention over the first rows(guided) rows
+    routes: dict[bool, BlockRouting]
+
+    def scales(self, guided: bool) -> tuple[float, float]:
+        return (self.settings.cfg_text_scale, self.settings.cfg_img_scale) if guided else (1.0, 1.0)
+
+    def rows(self, guided: bool) -> int:
+        s_t, s_i = self.scales(guided)
+        return self.batch * (1 + (s_t > 1.0) + (s_t > 1.0 and s_i > 1.0 and not self.img_shared))
+
+    def velocity(self, x: Tensor, t: Tensor, guided: bool) -> Tensor:
+        """The guided velocity [B, n, d] at latents x [B, n, d] and time t [1]."""
+        B, q_len, model, s = self.batch, self.q_len, self.model, self.settings
+        s_t, s_i = self.scales(guided)
+        rows, n = self.rows(guided), q_len - 2
+        emb = model.embed_latents(x.reshape(B * n, -1), t, self.lat_pos)
+        emb = emb.view(B, n, -1).to(self.markers.dtype)
+        m = self.markers
+        block = torch.cat([m[:1].expand(B, 1, -1), emb, m[1:].expand(B, 1, -1)], dim=1)
+        block = block.repeat(rows // B, 1, 1).reshape(rows * q_len, -1)
+        pos = self.ropes[:rows].repeat_interleave(q_len)
+        h = model.decode(block, pos, None, self.attend[guided], route=self.routes[guided])
+        v = model.velocity(h.view(rows, q_len, -1)[:, 1:-1]).float()
+        v_c = v[:B]
+        v_t = v[B : 2 * B] if s_t > 1.0 else None
+        v_i = (v_c if self.img_shared else v[2 * B : 3 * B]) if (s_t > 1.0 and s_i > 1.0) else None
+        return cfg_combine(v_c, v_t, v_i, s_t, s_i, s.cfg_renorm_type, s.cfg_renorm_min,
+                           s.official_batch_global_renorm)
+
+
+def _step_velocity(step: DenoiseStep, x: Tensor, t: Tensor, guided: bool) -> Tensor:
+    return step.velocity(x, t, guided)
+
+
+@cache
+def compiled_velocity(mode: str, backend: str | Callable = "inductor") -> Callable:
+    """`_step_velocity` under torch.compile, one wrapper per (mode, backend) for the process, so
+    dynamo's cache (per static shape: batch, image tokens, padded context, guided or not) carries
+    over from one sampler call to the next. `backend` other than inductor: tests (aot_eager). Past
+    torch's recompile limit (many image sizes in one process, as edits of varied inputs give) dynamo
+    runs the new shapes eagerly, with a warning."""
+    if mode not in COMPILE_MODES or mode == "off":
+        raise ValueError(f"compile mode must be one of {', '.join(COMPILE_MODES[1:])} (got {mode!r})")
+    if mode == "cudagraphs" and backend != "inductor":
+        raise ValueError("compile mode cudagraphs is inductor's reduce-overhead mode: it needs the inductor backend")
+    options = {"mode": "reduce-overhead"} if mode == "cudagraphs" else {}
+    # dynamic=False: a new shape gets its own static graph instead of a symbolic one (CUDA graphs
+    # need static shapes); fullgraph: a graph break would silently split the step.
+    return torch.compile(_step_velocity, backend=backend, dynamic=False, fullgraph=True, **options)
+
+
+def check_compile_mode(mode: str, device: torch.device) -> None:
+    if mode not in COMPILE_MODES:
+        raise ValueError(f"compile mode must be one of {', '.join(COMPILE_MODES)} (got {mode!r})")
+    if mode == "cudagraphs" and device.type != "cuda":
+        raise ValueError(f"compile mode cudagraphs needs a CUDA device (got {device.type}); use default")
+
+
+def denoise_step(model: Bagel, jobs: list[ImageJob], settings: SamplerSettings, special: SpecialTokens,
+                 compiled: bool = False) -> DenoiseStep:
+    """Build the step's fixed inputs: the branch rows (ordered so that each step's active rows are a
+    prefix), their cached contexts, RoPE positions, latent positions and the image markers."""
     B, grid = len(jobs), jobs[0].grid
     assert all(j.grid == grid for j in jobs), "a batch must share one image size"
     n, dev = grid[0] * grid[1], model.device
     use_text = settings.cfg_text_scale > 1.0
     use_img = settings.cfg_img_scale > 1.0 and use_text
     img_shared = use_img and all(j.img_uncond == SAME_AS_COND for j in jobs)
-
     branches = [j.cond for j in jobs]
     if use_text:
         branches += [j.text_uncond for j in jobs]
     if use_img and not img_shared:
         branches += [j.img_uncond for j in jobs]
     q_len = n + 2
-    attention = BatchedQueryAttention(branches, q_len)
-    ropes = torch.tensor([b.rope for b in branches], device=dev)
-
+    attention = (BatchedQueryAttention(branches, q_len, COMPILED_CONTEXT_MULTIPLE, query_slots=False)
+                 if compiled else BatchedQueryAttention(branches, q_len))
     c = model.config
     lat_pos = grid_position_ids(grid[0] * c.latent_downsample, grid[1] * c.latent_downsample,
                                 c.latent_downsample, c.max_latent_size, dev)
     markers = model.embed_text(torch.tensor([special.start_of_image, special.end_of_image], device=dev))
-    x = torch.stack([j.noise for j in jobs]).to(dev, torch.float32)  # [B, n, d]
+    step = DenoiseStep(model, settings, B, q_len, img_shared, markers, lat_pos.repeat(B),
+                       torch.tensor([b.rope for b in branches], device=dev), {}, {})
+    for guided in (False, True):
+        rows = step.rows(guided)
+        # compiled: a view of the first rows that writes nothing (no mutated graph input)
+        step.attend[guided] = QueryRows(attention, rows) if compiled else attention.rows(rows)
+        step.routes[guided] = BlockRouting(rows, q_len)
+    return step
+
+
+@torch.no_grad()
+def denoise(model: Bagel, jobs: list[ImageJob], settings: SamplerSettings, special: SpecialTokens,
+            trace: Trace | None = None, compile: str = "off",
+            compile_backend: str | Callable = "inductor") -> list[Tensor]:
+    """Euler integration for a batch of same-size images; returns their final latent tokens.
+    `compile` (COMPILE_MODES) runs each step's velocity compiled; `compile_backend`: tests only."""
+    check_compile_mode(compile, model.device)
+    step = denoise_step(model, jobs, settings, special, compiled=compile != "off")
+    velocity = _step_velocity if compile == "off" else compiled_velocity(compile, compile_backend)
+    x = torch.stack([j.noise for j in jobs]).to(model.device, torch.float32)  # [B, n, d]
     timesteps, dts = timestep_schedule(settings.num_timesteps, settings.timestep_shift)
-    for step, (t, dt) in enumerate(zip(timesteps.tolist(), dts.tolist())):
+    for i, (t, dt) in enumerate(zip(timesteps.tolist(), dts.tolist())):
         guided = guidance_active(t, settings.cfg_interval)
-        s_t = settings.cfg_text_scale if guided else 1.0
-        s_i = settings.cfg_img_scale if guided else 1.0
-        rows = B * (1 + (s_t > 1.0) + (s_t > 1.0 and s_i > 1.0 and not img_shared))
-        emb = model.embed_latents(x.reshape(B * n, -1), torch.tensor([t], device=dev), lat_pos.repeat(B))
-        emb = emb.view(B, n, -1).to(markers.dtype)
-        block = torch.cat([markers[:1].expand(B, 1, -1), emb, markers[1:].expand(B, 1, -1)], dim=1)
-        block = block.repeat(rows // B, 1, 1).reshape(rows * q_len, -1)
-        pos = ropes[:rows].repeat_interleave(q_len)
-        h = model.decode(block, pos, None, attention.rows(rows), route=BlockRouting(rows, q_len))
-        v = model.velocity(h.view(rows, q_len, -1)[:, 1:-1]).float()
-        v_c = v[:B]
-        v_t = v[B : 2 * B] if s_t > 1.0 else None
-        v_i = (v_c if img_shared else v[2 * B : 3 * B]) if (s_t > 1.0 and s_i > 1.0) else None
-        v = cfg_combine(v_c, v_t, v_i, s_t, s_i, settings.cfg_renorm_type, settings.cfg_renorm_min,
-                        settings.official_batch_global_renorm)
+        if compile == "cudagraphs":
+            torch.compiler.cudagraph_mark_step_begin()  # the previous step's outputs may be overwritten
+        # t as a tensor: one graph serves every timestep
+        v = velocity(step, x, torch.tensor([t], device=model.device), guided)
+        if compile == "cudagraphs":
+            v = v.clone()  # a CUDA graph's output lives in its pool until the next replay
         if trace is not None:
-            for i in range(B):
-                trace(step, t, i, v[i])
+            for b in range(len(jobs)):
+                trace(i, t, b, v[b])
         x = x - v * dt
         if (hook := STEP_HOOK.get()) is not None:
             hook()
@@ -177,9 +268,11 @@ def text_to_image_jobs(loaded: LoadedBagel, prompts: list[str], seeds: list[int]
 
 
 def generate_images(loaded: LoadedBagel, prompts: list[str], seeds: list[int], settings: SamplerSettings,
-                    trace: Trace | None = None) -> list[Image.Image]:
+                    trace: Trace | None = None, compile: str = "off",
+                    compile_backend: str | Callable = "inductor") -> list[Image.Image]:
+    """`compile`: how each step runs (COMPILE_MODES); the images do not depend on it beyond rounding."""
     jobs = text_to_image_jobs(loaded, prompts, seeds, settings)
-    latents = denoise(loaded.model, jobs, settings, loaded.tokenizer.special, trace)
+    latents = denoise(loaded.model, jobs, settings, loaded.tokenizer.special, trace, compile, compile_backend)
     return [loaded.codec.tokens_to_image(z, settings.height, settings.width) for z in latents]
 
 
@@ -246,10 +339,12 @@ def edit_jobs(loaded: LoadedBagel, sources: list[EditSource | list[EditSource]],
 def edit_images(loaded: LoadedBagel, images: list[Image.Image | list[Image.Image]], instructions: list[str],
                 seeds: list[int], settings: SamplerSettings, trace: Trace | None = None,
                 vae_transform: ImageTransformConfig | None = None,
-                vit_transform: ImageTransformConfig | None = None) -> list[Image.Image]:
+                vit_transform: ImageTransformConfig | None = None, compile: str = "off",
+                compile_backend: str | Callable = "inductor") -> list[Image.Image]:
     """Edit each image (or each list of input images, the one to edit last); requests are grouped by
     their output size (a batch shares one size). `vae_transform` / `vit_transform` replace the
-    model's own resize rules for the inputs (benchmarks fix them: the suite specs' [generation.extra])."""
+    model's own resize rules for the inputs (benchmarks fix them: the suite specs' [generation.extra]).
+    `compile`: as in `generate_images`."""
     sources = [
         [prepare_edit_source(loaded, im, s, k, vae_transform, vit_transform)
          for k, im in enumerate(ims if isinstance(ims, list | tuple) else [ims])]
@@ -262,7 +357,8 @@ def edit_images(loaded: LoadedBagel, images: list[Image.Image | list[Image.Image
     for (w, h), idx in groups.items():
         jobs = edit_jobs(loaded, [sources[i] for i in idx], [instructions[i] for i in idx], [seeds[i] for i in idx])
         group_trace = None if trace is None else (lambda s, t, i, v, idx=idx: trace(s, t, idx[i], v))
-        latents = denoise(loaded.model, jobs, settings, loaded.tokenizer.special, group_trace)
+        latents = denoise(loaded.model, jobs, settings, loaded.tokenizer.special, group_trace, compile,
+                          compile_backend)
         for i, z in zip(idx, latents):
             out[i] = loaded.codec.tokens_to_image(z, h, w)
     return out  # type: ignore[return-value]
