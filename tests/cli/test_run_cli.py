@@ -73,3 +73,32 @@ def test_user_errors_are_one_line_with_exit_code_2(tmp_path, uno_env):
         done = _uno(uno_env, *args, "--out", str(tmp_path)) if args[0] == "run" else _uno(uno_env, *args)
         assert done.returncode == 2, (args, done.stderr)
         assert message in done.stderr and len(done.stderr.strip().splitlines()) == 1, (args, done.stderr)
+
+
+def test_a_run_dir_from_another_uno_commit_continues_only_with_the_flag(tmp_path, uno_env):
+    run_dir = tmp_path / "r"
+    base = ("run", "shapes", "--model", "shapes-oracle", "--limit", "2", "--run-dir", str(run_dir))
+    assert _uno(uno_env, *base, "--stage", "generate").returncode == 0
+    # As if the images were drawn by another uno commit (the run dir outlived a git pull).
+    path = run_dir / "manifest.json"
+    found = json.loads(path.read_text())
+    now = found["environment"]["git_commit"]
+    found["environment"]["git_commit"] = "0" * 40
+    path.write_text(json.dumps(found))
+
+    refused = _uno(uno_env, "score", "shapes", "--run-dir", str(run_dir))
+    assert refused.returncode == 2 and len(refused.stderr.strip().splitlines()) == 1
+    assert "environment.git_commit" in refused.stderr and refused.stderr.strip().endswith("--allow-code-change")
+
+    done = _uno(uno_env, *base, "--allow-code-change")
+    assert done.returncode == 0, done.stderr
+    assert "made with uno commit 000000000000; continuing it under" in done.stderr
+    assert "0 written, 8 already there" in done.stdout and "8 scored" in done.stdout
+    env = json.loads(path.read_text())["environment"]
+    assert env["git_commit"] == "0" * 40
+    assert [(e["git_commit"], e["stage"]) for e in env["later_commits"]] == [(now, "generate")]
+
+    # continued under this commit: scoring again needs no flag and records nothing more
+    again = _uno(uno_env, "score", "shapes", "--run-dir", str(run_dir))
+    assert again.returncode == 0 and "8 already judged" in again.stdout, again.stderr
+    assert len(json.loads(path.read_text())["environment"]["later_commits"]) == 1

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import json
 import re
 import subprocess
 
@@ -214,3 +215,22 @@ def test_markdown_escapes_only_what_markdown_would_read(tmp_path):
     assert "&gt;" not in md and "\\_" not in md.replace("\\_em\\_", "")
     assert "\\_em\\_ \\[link](http://x) &amp;amp; \\~\\~gone\\~\\~ C:\\path\\\\\\*" in md
     assert "**Shapes (synthetic GenEval): run_b is best" in md  # the verdict leads the suite
+
+
+def test_a_run_continued_under_another_uno_commit_is_noted_in_markdown_and_html(two_runs, tmp_path):
+    from uno_bench.runs import manifest
+
+    base, uno = two_runs
+    env = json.loads((uno / "manifest.json").read_text())["environment"]
+    evil = "<script>x</script>"  # a hand-edited manifest is data, never markup
+    for commit in ("c" * 40, evil):
+        manifest.reconcile(uno, {"environment": {**env, "git_commit": commit}}, allow_code_change=True, stage="score")
+    report = build_report([load_run(base, "base"), load_run(uno, "uno")], n_boot=200)
+    [note] = report.suites[0].footnotes
+    assert note.startswith("uno: made across 3 uno commits (unknown -> cccccccccccc -> <script>x</s, continued "
+                           "with --allow-code-change)")
+    write_report(report, tmp_path / "out", {"md", "html"})
+    md = (tmp_path / "out" / "report.md").read_text()
+    assert "- uno: made across 3 uno commits (unknown -> cccccccccccc -> &lt;script>x&lt;/s, continued" in md
+    page = (tmp_path / "out" / "report.html").read_text()
+    assert "uno: made across 3 uno commits" in page and "<script>x" not in page and "&lt;script&gt;x&lt;/s" in page

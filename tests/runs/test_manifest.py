@@ -1,8 +1,10 @@
-"""manifest.json: differences are listed, missing sections are added, the git dirty flag is not compared."""
+"""manifest.json: differences are listed, missing sections are added, the git dirty flag is not compared,
+and a different uno commit alone is accepted only with --allow-code-change, and recorded."""
 
 from __future__ import annotations
 
 import json
+from datetime import datetime
 
 import pytest
 
@@ -84,3 +86,91 @@ def test_comparing_an_old_and_a_new_manifest_shows_no_spec_difference(tmp_path):
     (tmp_path / "manifest.json").write_text(json.dumps(legacy))
     new = {"suite": {"name": "shapes", "spec_content_sha256": content_hash}}
     assert manifest_differences(manifest.load(tmp_path), new) == []
+
+
+# --allow-code-change: a different uno commit alone may be accepted, explicitly, and is recorded.
+A, B = "a" * 40, "b" * 40
+SUITE = {"name": "toy", "limit": 2}
+
+
+def _env(commit: str | None, **changes) -> dict:
+    return {"python": "3.11", "packages": {"uno": "0.1.0", "torch": "2.5.0"}, "git_commit": commit,
+            "git_dirty": False, **changes}
+
+
+def _started(run_dir, commit: str = A) -> bytes:
+    manifest.reconcile(run_dir, {"suite": SUITE, "environment": _env(commit)})
+    return (run_dir / "manifest.json").read_bytes()
+
+
+def test_another_commit_alone_is_refused_naming_the_flag(tmp_path):
+    before = _started(tmp_path)
+    with pytest.raises(UnoError, match=r'environment.git_commit: "a{40}" -> "b{40}"') as refused:
+        manifest.reconcile(tmp_path, {"suite": SUITE, "environment": _env(B)})
+    assert str(refused.value).endswith("--allow-code-change")
+    # other differences are not the user's to wave through: the flag is not suggested
+    with pytest.raises(UnoError) as other:
+        manifest.reconcile(tmp_path, {"suite": {**SUITE, "limit": 3}, "environment": _env(A)})
+    assert "--allow-code-change" not in str(other.value)
+    assert (tmp_path / "manifest.json").read_bytes() == before
+
+
+def test_with_the_flag_another_commit_alone_is_accepted_and_recorded(tmp_path, capsys):
+    _started(tmp_path)
+    capsys.readouterr()
+    merged = manifest.reconcile(tmp_path, {"suite": SUITE, "environment": _env(B, git_dirty=True)},
+                                allow_code_change=True, stage="generate")
+    on_disk = json.loads((tmp_path / "manifest.json").read_text())
+    assert on_disk == merged
+    env = on_disk["environment"]
+    assert env["git_commit"] == A and env["git_dirty"] is False  # the run's first commit is kept
+    [entry] = env["later_commits"]
+    assert (entry["git_commit"], entry["git_dirty"], entry["stage"]) == (B, True, "generate")
+    assert datetime.fromisoformat(entry["time"]).tzinfo is not None
+    assert manifest.commits(on_disk) == [A, B]
+    err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1  # one line, however narrow the console
+    assert "made with uno commit aaaaaaaaaaaa; continuing it under bbbbbbbbbbbb (--allow-code-change" in err
+    # Another rank (nothing written) and a rerun under the same commit see no difference and record nothing.
+    again = {"suite": SUITE, "environment": _env(B)}
+    assert manifest.reconcile(tmp_path, again, write=False, allow_code_change=True, stage="generate") == merged
+    assert manifest.reconcile(tmp_path, again, allow_code_change=True, stage="score") == merged
+    assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("other", [
+    {"suite": {**SUITE, "limit": 3}, "environment": _env(B)},
+    {"suite": SUITE, "environment": _env(B, packages={"uno": "0.1.0", "torch": "2.6.0"})},
+    {"suite": SUITE, "environment": _env(B, python="3.12")},
+])
+def test_with_the_flag_another_commit_and_anything_else_is_still_refused(tmp_path, other):
+    before = _started(tmp_path)
+    with pytest.raises(UnoError, match="environment.git_commit") as refused:
+        manifest.reconcile(tmp_path, other, allow_code_change=True, stage="generate")
+    assert "different settings" in str(refused.value) and "--allow-code-change" not in str(refused.value)
+    assert (tmp_path / "manifest.json").read_bytes() == before
+
+
+def test_a_later_stage_compares_against_the_latest_commit_recorded(tmp_path):
+    _started(tmp_path)
+    manifest.reconcile(tmp_path, {"suite": SUITE, "environment": _env(B)}, allow_code_change=True, stage="generate")
+    # continued under B: scoring under B needs no flag and records nothing more
+    merged = manifest.reconcile(tmp_path, {"suite": SUITE, "scoring": {"judge": "j"}, "environment": _env(B)})
+    assert merged["scoring"] == {"judge": "j"} and manifest.commits(merged) == [A, B]
+    # back under the first commit A is a change again (from B), refused without the flag
+    with pytest.raises(UnoError, match=r'environment.git_commit: "b{40}" -> "a{40}".*--allow-code-change$'):
+        manifest.reconcile(tmp_path, {"suite": SUITE, "environment": _env(A)})
+    merged = manifest.reconcile(tmp_path, {"suite": SUITE, "environment": _env(A)}, allow_code_change=True,
+                                stage="score")
+    assert manifest.commits(merged) == [A, B, A]
+    assert [e["stage"] for e in merged["environment"]["later_commits"]] == ["generate", "score"]
+
+
+def test_a_checkout_without_git_and_one_with_it_count_as_a_code_change(tmp_path):
+    """uno installed from a wheel records no commit; a checkout of it later is a code change like any other."""
+    _started(tmp_path, commit=None)
+    with pytest.raises(UnoError, match=r"environment.git_commit: null -> \"b{40}\".*--allow-code-change$"):
+        manifest.reconcile(tmp_path, {"suite": SUITE, "environment": _env(B)})
+    merged = manifest.reconcile(tmp_path, {"suite": SUITE, "environment": _env(B)}, allow_code_change=True,
+                                stage="score")
+    assert manifest.commits(merged) == [None, B]

@@ -151,7 +151,14 @@ def _plan_options() -> dict[str, Any]:
         "run_dir": typer.Option(
             None, "--run-dir",
             help="Run directory to create or resume (default: <out>/<suite>/<model>-<settings hash>). "
-            "A run dir made with any different setting is refused.",
+            "A run dir made with any different setting is refused (another uno commit alone: see "
+            "--allow-code-change).",
+        ),
+        "allow_code_change": typer.Option(
+            False, "--allow-code-change",
+            help="Continue a run dir made with another uno git commit (e.g. after a git pull). Only the commit "
+            "may differ, any other difference is still refused; the new commit is recorded in the manifest "
+            "(environment.later_commits) and reports note it.",
         ),
         "out": typer.Option(Path("runs"), "--out", help="Parent folder for default run directories."),
         "judge": typer.Option(
@@ -206,6 +213,7 @@ def run_command(
     out: Path = _P["out"],
     judge: str | None = _P["judge"],
     judge_option: list[str] = _P["judge_option"],
+    allow_code_change: bool = _P["allow_code_change"],
 ) -> None:
     """Generate a suite's images with a model, judge them, and summarize (each stage resumes where it stopped)."""
     sampler: dict[str, Any] = flags.overrides(num_timesteps, timestep_shift, cfg_text_scale, cfg_img_scale,
@@ -217,6 +225,7 @@ def run_command(
         run_dir=run_dir, out=out, data_dir=data_dir, limit=limit, images_per_prompt=images_per_prompt,
         prompts_file=prompts_file, base_seed=base_seed, batch_size=batch_size, sampler=sampler, judge=judge,
         judge_options=_pairs(judge_option, "--judge-option"), stages=tuple(stage) if stage else STAGES,
+        allow_code_change=allow_code_change,
     ))
 
 
@@ -237,12 +246,14 @@ def score_command(
     out: Path = _P["out"],
     judge: str | None = _P["judge"],
     judge_option: list[str] = _P["judge_option"],
+    allow_code_change: bool = _P["allow_code_change"],
 ) -> None:
     """Judge existing images (a run dir's, or --images DIR) into records.jsonl, then write summary.json."""
     _execute(RunOptions(
         suite=suite, run_dir=run_dir, out=out, data_dir=data_dir, limit=limit, images_per_prompt=images_per_prompt,
         prompts_file=prompts_file, base_seed=base_seed, judge=judge,
         judge_options=_pairs(judge_option, "--judge-option"), images=images, stages=("score", "summarize"),
+        allow_code_change=allow_code_change,
     ))
 
 

@@ -13,6 +13,7 @@ from uno_bench.report import stats
 from uno_bench.report.prompt_diff import PromptDiff, prompt_diff
 from uno_bench.report.runs import Arm, Run, group_arms
 from uno_bench.report.settings import flagged_kinds, protocol_mismatches
+from uno_bench.runs.manifest import CODE_CHANGE_FLAG, commits, short_commit
 
 OVERALL = "overall"
 BASELINE, MEASURED, PUBLISHED, PUBLISHED_OTHER = "baseline", "run", "published", "published, different settings"
@@ -170,6 +171,19 @@ def _columns(arms: list[Arm]) -> list[str]:
     return spec_cats + [c for c in dict.fromkeys(seen) if c not in spec_cats] + [OVERALL]
 
 
+def _code_changes(arm: Arm) -> list[str]:
+    """Runs continued under another uno commit (--allow-code-change): their results may mix code versions."""
+    notes = []
+    for run in arm.runs:
+        seq = commits(run.manifest)
+        if len(seq) < 2:
+            continue
+        name = run.label if len(arm.runs) == 1 else f"{run.label} ({run.path.name})"
+        notes.append(f"{name}: made across {len(set(seq))} uno commits ({' -> '.join(map(short_commit, seq))}, "
+                     f"continued with {CODE_CHANGE_FLAG}); its images and records may come from different code")
+    return notes
+
+
 def _digits(rows: list[Row]) -> int:
     values = [abs(c.value) for r in rows for c in r.cells.values() if c.value is not None]
     return 3 if values and max(values) <= 1.0 else 2
@@ -181,6 +195,7 @@ def suite_report(arms: list[Arm], n_boot: int, seed: int, level: float) -> Suite
     spec = base_arm.first.suite.spec
     columns = _columns(arms)
     footnotes = [msg for arm in arms for run in arm.runs if (msg := _consistency(run))]
+    footnotes += [msg for arm in arms for msg in _code_changes(arm)]
     designs = [_design(arm) for arm in arms]
     rows = []
     for i, (arm, design) in enumerate(zip(arms, designs)):

@@ -161,8 +161,9 @@ def generate_images(
     dist: Dist | None = None,
     batch_size: int = 1,
     show_progress: bool = True,
+    allow_code_change: bool = False,
 ) -> GenerateReport:
-    """Draw every missing image of this rank's share of the plan."""
+    """Draw every missing image of this rank's share of the plan (allow_code_change: manifest.reconcile)."""
     dist = dist or Dist()
     if batch_size < 1:
         raise UnoError(f"--batch-size must be at least 1, got {batch_size}")
@@ -177,7 +178,7 @@ def generate_images(
         warn = prompt_check.warning(report_prompts)
         if warn:
             note(f"[yellow]{warn}[/]", dist.is_main)
-    manifest.reconcile_ranks(run_dir, sections, dist)
+    manifest.reconcile_ranks(run_dir, sections, dist, allow_code_change=allow_code_change, stage="generate")
 
     root = run_dir / IMAGES
     report = GenerateReport()

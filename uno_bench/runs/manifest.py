@@ -11,6 +11,13 @@ Sections, each written by the first stage that needs it and compared by every la
 Re-running into a run dir with any differing value is refused with the list of differences:
 images or records made under different settings are never mixed.
 
+One escape, explicit and recorded: when uno's git commit is the only difference (a `git pull` during a
+long run), `allow_code_change=True` (CLI `--allow-code-change`) continues the run. The first commit stays
+in `environment.git_commit`; each accepted one is appended to `environment.later_commits` ({git_commit,
+git_dirty, stage, time}; the list itself is not compared) and a warning is printed. Later stages compare
+against the latest commit recorded, so a run continued under commit B goes on under B without the flag.
+Reports note such a run ("made across N uno commits").
+
 The suite spec is identified by the sha256 of its binding content (`suite.spec_content_sha256`; see
 uno_bench/suites/spec.py), so fixing a spec's comments, notes or citations leaves its run dirs valid.
 Manifests from before recorded the whole file's sha256 (`suite.spec_sha256`); `load` translates those of
@@ -23,17 +30,21 @@ from __future__ import annotations
 import json
 import platform
 import subprocess
+from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from uno_bench.errors import UnoError
 from uno_bench.runs.atomic import write_json
+from uno_bench.runs.progress import note
 
 MANIFEST = "manifest.json"
 VERSION = 1
 _PACKAGES = ("uno", "torch", "transformers", "numpy", "pillow", "diffusers", "open_clip_torch")
 _NOT_COMPARED = {("environment", "git_dirty")}
+CODE_CHANGE_FLAG = "--allow-code-change"
+_COMMIT_PATH = "environment.git_commit"
 
 
 def package_versions() -> dict[str, str | None]:
@@ -135,45 +146,104 @@ def _unknown_spec(run_dir: Path, current: dict[str, Any], sections: dict[str, An
     )
 
 
-def reconcile(run_dir: Path, sections: dict[str, Any], write: bool = True) -> dict[str, Any]:
-    """Check `sections` against the run dir's manifest; add the missing ones; refuse any difference.
+def commits(found: dict[str, Any]) -> list[str | None]:
+    """The uno commits a run was made with, in order: the first, then each accepted later one."""
+    env = found.get("environment") or {}
+    return [env.get("git_commit"), *(entry.get("git_commit") for entry in env.get("later_commits") or [])]
 
-    With write=False (ranks other than 0) nothing is written: rank 0 has written it already.
-    """
-    sections = _normalise(sections)
-    current = load(run_dir)
-    if current is None and not write:
-        raise UnoError(
-            f"{run_dir}/{MANIFEST} is missing on this rank: ranks disagree on the run dir or do not share "
-            "its storage (a model identity must not depend on the device or rank)"
-        )
-    current = current or {"manifest_version": VERSION}
-    unknown = _unknown_spec(run_dir, current, sections)
-    if unknown:
-        raise UnoError(unknown)
+
+def short_commit(commit: str | None) -> str:
+    return commit[:12] if commit else "unknown"
+
+
+def _as_compared(current: dict[str, Any]) -> dict[str, Any]:
+    """The manifest as later stages compare it: the commit is the latest accepted one, the list is history."""
+    env = current.get("environment")
+    if not isinstance(env, dict) or "later_commits" not in env:
+        return current
+    env = {k: v for k, v in env.items() if k != "later_commits"}
+    env["git_commit"] = commits(current)[-1]
+    return {**current, "environment": env}
+
+
+def _differences(current: dict[str, Any], sections: dict[str, Any]) -> list[str]:
+    """Differences of the sections both have, shallow (telling) paths first."""
     diffs = []
     for name, value in sections.items():
         if name in current:
             diffs.extend(differences({name: current[name]}, {name: value}))
-    if diffs:
-        diffs.sort(key=lambda d: (d.partition(":")[0].count("."), d))  # shallow (telling) paths first
-        shown = "; ".join(diffs[:8]) + (f"; and {len(diffs) - 8} more" if len(diffs) > 8 else "")
+    return sorted(diffs, key=lambda d: (d.partition(":")[0].count("."), d))
+
+
+def _only_commit(diffs: list[str]) -> bool:
+    return bool(diffs) and all(d.partition(": ")[0] == _COMMIT_PATH for d in diffs)
+
+
+def _refusal(run_dir: Path, diffs: list[str]) -> str:
+    shown = "; ".join(diffs[:8]) + (f"; and {len(diffs) - 8} more" if len(diffs) > 8 else "")
+    message = (f"{run_dir} was made with different settings ({shown}); "
+               "use another --run-dir (or the same settings) so results are never mixed")
+    if _only_commit(diffs):  # the one difference a user may knowingly accept: say how
+        message += (f"; if only uno's code changed, continue it under this commit (recorded in its manifest) "
+                    f"with {CODE_CHANGE_FLAG}")
+    return message
+
+
+def _with_later_commit(current: dict[str, Any], env: dict[str, Any], stage: str) -> dict[str, Any]:
+    """`current` with uno's present commit appended to environment.later_commits; the first commit is kept."""
+    entry = {"git_commit": env.get("git_commit"), "git_dirty": env.get("git_dirty"), "stage": stage,
+             "time": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    old_env = current["environment"]
+    return {**current, "environment": {**old_env, "later_commits": [*old_env.get("later_commits", []), entry]}}
+
+
+def _warn_code_change(run_dir: Path, before: str | None, now: str | None) -> None:
+    from rich.markup import escape
+
+    note("[yellow]" + escape(f"warning: {run_dir} was made with uno commit {short_commit(before)}; continuing it "
+                             f"under {short_commit(now)} ({CODE_CHANGE_FLAG}, recorded in {MANIFEST} "
+                             "environment.later_commits)") + "[/]", soft_wrap=True)
+
+
+def reconcile(run_dir: Path, sections: dict[str, Any], write: bool = True, *, allow_code_change: bool = False,
+              stage: str = "") -> dict[str, Any]:
+    """Check `sections` against the run dir's manifest; add the missing ones; refuse any difference.
+
+    With write=False (ranks other than 0) nothing is written: rank 0 has written it already.
+    With allow_code_change, a different uno commit alone is accepted and recorded under `stage`.
+    """
+    sections = _normalise(sections)
+    loaded = load(run_dir)
+    if loaded is None and not write:
         raise UnoError(
-            f"{run_dir} was made with different settings ({shown}); "
-            "use another --run-dir (or the same settings) so results are never mixed"
+            f"{run_dir}/{MANIFEST} is missing on this rank: ranks disagree on the run dir or do not share "
+            "its storage (a model identity must not depend on the device or rank)"
         )
+    current = original = loaded or {"manifest_version": VERSION}
+    unknown = _unknown_spec(run_dir, current, sections)
+    if unknown:
+        raise UnoError(unknown)
+    diffs = _differences(_as_compared(current), sections)
+    if diffs and not (allow_code_change and _only_commit(diffs)):
+        raise UnoError(_refusal(run_dir, diffs))
+    if diffs:
+        current = _with_later_commit(current, sections["environment"], stage)
+        if write:
+            _warn_code_change(run_dir, commits(current)[-2], commits(current)[-1])
     merged = {**current, **{k: v for k, v in sections.items() if k not in current}}
-    if write and merged != current:
+    if write and merged != original:
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(run_dir / MANIFEST, merged)
     return merged
 
 
-def reconcile_ranks(run_dir: Path, sections: dict[str, Any], dist: Any) -> dict[str, Any]:
-    """Rank 0 reconciles and writes; after a barrier every other rank checks the same sections."""
+def reconcile_ranks(run_dir: Path, sections: dict[str, Any], dist: Any, *, allow_code_change: bool = False,
+                    stage: str = "") -> dict[str, Any]:
+    """Rank 0 reconciles and writes; after a barrier every other rank checks the same sections
+    (a code change rank 0 accepted is then the latest commit, so they see no difference)."""
     if dist.is_main:
-        merged = reconcile(run_dir, sections)
+        merged = reconcile(run_dir, sections, allow_code_change=allow_code_change, stage=stage)
     dist.barrier()
     if not dist.is_main:
-        merged = reconcile(run_dir, sections, write=False)
+        merged = reconcile(run_dir, sections, write=False, allow_code_change=allow_code_change, stage=stage)
     return merged

@@ -55,6 +55,7 @@ class RunOptions:
     images: Path | None = None  # score an external folder in the official layout instead
     stages: tuple[str, ...] = STAGES
     show_progress: bool = True
+    allow_code_change: bool = False  # continue a run dir made with another uno commit (manifest.reconcile)
 
 
 @dataclass
@@ -141,7 +142,8 @@ def _run_suite(opts: RunOptions, dist: Dist, lock: Callable[[Path], None]) -> Ru
             result.run_dir = opts.out / suite.name / f"{adapter.name}-{key}"
         lock(result.run_dir)
         result.generate = generate_images(
-            plan, adapter, settings, result.run_dir, dist, opts.batch_size, opts.show_progress
+            plan, adapter, settings, result.run_dir, dist, opts.batch_size, opts.show_progress,
+            allow_code_change=opts.allow_code_change,
         )
         dist.barrier()
     elif opts.run_dir is None:
@@ -154,7 +156,8 @@ def _run_suite(opts: RunOptions, dist: Dist, lock: Callable[[Path], None]) -> Ru
         if "generate" not in opts.stages:
             lock(result.run_dir)
         result.score = score_images(
-            plan, result.run_dir, opts.judge, opts.judge_options, opts.images, dist, opts.show_progress
+            plan, result.run_dir, opts.judge, opts.judge_options, opts.images, dist, opts.show_progress,
+            allow_code_change=opts.allow_code_change,
         )
     if "summarize" in opts.stages and dist.is_main:
         result.summary = summarize_run(result.run_dir, suite)

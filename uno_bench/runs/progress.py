@@ -114,9 +114,10 @@ def progress(description: str, total: int, enabled: bool = True) -> Iterator[Cal
         yield lambda n=1: bar.advance(task, n)
 
 
-def note(message: str, enabled: bool = True) -> None:
+def note(message: str, enabled: bool = True, soft_wrap: bool = False) -> None:
+    """soft_wrap: one line even when redirected (rich would cut it at 80 columns), so logs stay greppable."""
     if enabled:
-        _console.print(message, highlight=False)
+        _console.print(message, highlight=False, soft_wrap=soft_wrap)
 
 
 def is_main_process() -> bool:

@@ -97,8 +97,10 @@ def score_images(
     images_root: Path | None = None,
     dist: Dist | None = None,
     show_progress: bool = True,
+    allow_code_change: bool = False,
 ) -> ScoreReport:
-    """Judge this rank's share of the plan; rank 0 merges all shards into records.jsonl."""
+    """Judge this rank's share of the plan; rank 0 merges all shards into records.jsonl
+    (allow_code_change: manifest.reconcile)."""
     dist = dist or Dist()
     options = dict(judge_options or {})
     name = judge_name or plan.suite.spec.default_judge
@@ -113,7 +115,7 @@ def score_images(
         "scoring": judge_identity_section(name, options, judge),
         "environment": manifest.environment(),
     }
-    manifest.reconcile_ranks(run_dir, sections, dist)
+    manifest.reconcile_ranks(run_dir, sections, dist, allow_code_change=allow_code_change, stage="score")
 
     done = {key for key, rec in read_view(run_dir).items() if rec.get("scored")}
     mine = [item for sample in dist.shard(plan.samples) for item in plan.items_of(sample)]
